@@ -1,0 +1,22 @@
+"""fercls: facial emotion recognition as a first-class scikit-learn estimator.
+
+``import fercls`` does not import TensorFlow; Keras is imported when a network
+is first built or loaded.
+"""
+
+from ._version import __version__
+from .architectures import ARCHITECTURES
+from .classifier import FERClassifier
+from .datasets import load_fer2013
+from .labels import EMOTIONS
+from .preprocessing import PixelNormalizer, PixelStringParser
+
+__all__ = [
+    "ARCHITECTURES",
+    "EMOTIONS",
+    "FERClassifier",
+    "PixelNormalizer",
+    "PixelStringParser",
+    "__version__",
+    "load_fer2013",
+]

@@ -1,0 +1,211 @@
+"""Keras network builders, chosen by name, and the augmentation block.
+
+Every builder has the signature ``builder(input_shape, n_classes, *, augment,
+seed)`` and returns an uncompiled ``keras.Model`` that ends in a softmax. The
+networks adapt to the input size: they pool only while the spatial size allows
+and use global average pooling before the head, so 48×48 faces, other image
+sizes and 1×n strips all work.
+
+The builders also serve scikeras users::
+
+    from scikeras.wrappers import KerasClassifier
+    KerasClassifier(model=vgg, model__input_shape=(48, 48, 1), model__n_classes=7,
+                    loss="sparse_categorical_crossentropy")
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+# Smaller images are not pictures (scikit-learn's checks feed 1×n strips), so
+# geometric augmentation is skipped below this size.
+MIN_AUGMENT_SIZE = 8
+
+
+def import_keras():
+    """Import Keras on first use, so ``import fercls`` stays framework-free and fast."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    return keras
+
+
+class _Seeds:
+    """A reproducible stream of integer seeds for layers and initialisers."""
+
+    def __init__(self, seed):
+        self._rng = None if seed is None else np.random.default_rng(seed)
+
+    def next(self):
+        return None if self._rng is None else int(self._rng.integers(2**31 - 1))
+
+
+def augmentation(inputs, *, seed=None, flip=True, rotation=10.0, zoom=0.1, translation=0.1):
+    """Random flips, rotations, zooms and shifts, active only while training.
+
+    Keras preprocessing layers are identities at inference, so the augmented
+    model predicts on clean images and exports unchanged.
+
+    Parameters
+    ----------
+    inputs : KerasTensor
+        Images of shape (h, w, channels).
+    seed : int or None
+        Seeds every random layer, for repeatable training.
+    flip : bool
+        Horizontal flips (faces are roughly symmetric; vertical flips are not used).
+    rotation : float
+        Maximum rotation in degrees.
+    zoom, translation : float
+        Maximum zoom and shift as fractions of the image size.
+    """
+    keras = import_keras()
+    layers = keras.layers
+    seeds = _Seeds(seed)
+    x = inputs
+    if flip:
+        x = layers.RandomFlip("horizontal", seed=seeds.next())(x)
+    if rotation:
+        x = layers.RandomRotation(rotation / 360.0, fill_mode="nearest", seed=seeds.next())(x)
+    if zoom:
+        x = layers.RandomZoom(zoom, fill_mode="nearest", seed=seeds.next())(x)
+    if translation:
+        x = layers.RandomTranslation(
+            translation, translation, fill_mode="nearest", seed=seeds.next()
+        )(x)
+    return x
+
+
+def _input_block(input_shape, augment, seeds):
+    keras = import_keras()
+    inputs = keras.Input(shape=tuple(input_shape), name="pixels")
+    x = inputs
+    if augment and min(input_shape[:2]) >= MIN_AUGMENT_SIZE:
+        x = augmentation(x, seed=seeds.next())
+    return inputs, x
+
+
+def _pool(x):
+    """2×2 max pooling along each spatial axis that is still at least 2 wide."""
+    keras = import_keras()
+    height, width = x.shape[1], x.shape[2]
+    pool = (2 if height >= 2 else 1, 2 if width >= 2 else 1)
+    if pool == (1, 1):
+        return x
+    return keras.layers.MaxPooling2D(pool)(x)
+
+
+def _conv(x, filters, seeds, *, batch_norm):
+    keras = import_keras()
+    layers = keras.layers
+    x = layers.Conv2D(
+        filters,
+        3,
+        padding="same",
+        use_bias=not batch_norm,
+        kernel_initializer=keras.initializers.HeNormal(seed=seeds.next()),
+        activation=None if batch_norm else "relu",
+    )(x)
+    if batch_norm:
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+    return x
+
+
+def _head(x, n_classes, seeds, *, dense, dropout, batch_norm):
+    keras = import_keras()
+    layers = keras.layers
+    x = layers.GlobalAveragePooling2D()(x)
+    if dense:
+        x = layers.Dense(
+            dense,
+            use_bias=not batch_norm,
+            kernel_initializer=keras.initializers.HeNormal(seed=seeds.next()),
+        )(x)
+        if batch_norm:
+            x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        x = layers.Dropout(dropout, seed=seeds.next())(x)
+    return layers.Dense(
+        n_classes,
+        activation="softmax",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seeds.next()),
+        name="probabilities",
+    )(x)
+
+
+def simple(input_shape=(48, 48, 1), n_classes=7, *, augment=False, seed=None):
+    """The classic small CNN of the FER tutorials: a baseline.
+
+    Two convolution blocks (32 and 64 filters, ReLU, max pooling, dropout 0.25),
+    global average pooling, Dense(128) with dropout 0.5, softmax. About 60k
+    parameters; no batch normalisation.
+
+    Examples
+    --------
+    >>> model = simple((48, 48, 1), 7, seed=0)  # doctest: +SKIP
+    >>> model.output_shape  # doctest: +SKIP
+    (None, 7)
+    """
+    keras = import_keras()
+    seeds = _Seeds(seed)
+    inputs, x = _input_block(input_shape, augment, seeds)
+    for filters in (32, 64):
+        x = _conv(x, filters, seeds, batch_norm=False)
+        x = _pool(x)
+        x = keras.layers.Dropout(0.25, seed=seeds.next())(x)
+    outputs = _head(x, n_classes, seeds, dense=128, dropout=0.5, batch_norm=False)
+    return keras.Model(inputs, outputs, name="simple")
+
+
+def vgg(
+    input_shape=(48, 48, 1),
+    n_classes=7,
+    *,
+    augment=True,
+    seed=None,
+    widths=(64, 128, 256, 512),
+    convs_per_block=2,
+    dense=256,
+    name="vgg",
+):
+    """VGG-style network with batch normalisation: the strong default.
+
+    Four blocks of ``convs_per_block`` 3×3 convolutions (BatchNorm, ReLU) with
+    ``widths`` filters, each followed by 2×2 max pooling and dropout 0.25; then
+    global average pooling, Dense(``dense``) with BatchNorm and dropout 0.5, and
+    softmax. With the defaults, about 4.8M parameters.
+
+    Examples
+    --------
+    >>> model = vgg((48, 48, 1), 7, seed=0)  # doctest: +SKIP
+    """
+    keras = import_keras()
+    seeds = _Seeds(seed)
+    inputs, x = _input_block(input_shape, augment, seeds)
+    for filters in widths:
+        for _ in range(convs_per_block):
+            x = _conv(x, filters, seeds, batch_norm=True)
+        x = _pool(x)
+        x = keras.layers.Dropout(0.25, seed=seeds.next())(x)
+    outputs = _head(x, n_classes, seeds, dense=dense, dropout=0.5, batch_norm=True)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def vgg_small(input_shape=(48, 48, 1), n_classes=7, *, augment=True, seed=None):
+    """The VGG network at half width (32–256 filters, ~1.2M parameters): for CPUs."""
+    return vgg(
+        input_shape,
+        n_classes,
+        augment=augment,
+        seed=seed,
+        widths=(32, 64, 128, 256),
+        dense=128,
+        name="vgg_small",
+    )
+
+
+#: Built-in builders by name, for ``FERClassifier(architecture=...)``.
+ARCHITECTURES = {"simple": simple, "vgg": vgg, "vgg_small": vgg_small}

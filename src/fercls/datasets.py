@@ -1,0 +1,295 @@
+"""Load FER2013 from every form users have it: the challenge CSV, the Kaggle
+image folders, or their zip."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import zipfile
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+from sklearn.utils import Bunch
+
+from .labels import EMOTIONS
+from .preprocessing import FER_N_PIXELS, format_pixel_strings, parse_pixel_strings
+
+IMAGE_SIZE = (48, 48)
+USAGES = ("Training", "PublicTest", "PrivateTest")
+CSV_COLUMNS = ("emotion", "pixels", "Usage")
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+_USAGE_FROM_NAME = re.compile(r"^(Training|PublicTest|PrivateTest)_")
+# Fallback usage for image files whose names carry no challenge split.
+_USAGE_FROM_FOLDER = {"train": "Training", "test": "Test"}
+# A FER2013 zip holds ~36k 48x48 images (~62 MB); refuse archives claiming far more.
+MAX_ZIP_UNCOMPRESSED_BYTES = 2 * 1024**3
+
+
+def load_fer2013(path, *, as_frame=False, return_X_y=False):
+    """Load FER2013 from the challenge CSV, the Kaggle image folders or their zip.
+
+    Parameters
+    ----------
+    path : str or path-like
+        One of:
+
+        - the original challenge CSV (``emotion,pixels,Usage``), ``.csv`` or ``.csv.gz``;
+        - a folder in the Kaggle layout ``train/<emotion>/*.jpg``, ``test/<emotion>/*.jpg``;
+        - that layout zipped (the Kaggle download), folders at the top or one level down.
+    as_frame : bool, default=False
+        Also build ``frame``: a DataFrame with the challenge's columns
+        (``emotion``, ``pixels`` as strings, ``Usage``), whatever the source.
+    return_X_y : bool, default=False
+        Return ``(data, target)`` instead of a Bunch; with ``as_frame=True``,
+        ``(frame[["pixels"]], frame["emotion"])``.
+
+    Returns
+    -------
+    data : Bunch
+        ``data`` (n, 2304) uint8; ``images`` (n, 48, 48) uint8 (a view of
+        ``data``); ``target`` int64 challenge ids 0..6; ``target_names`` (the
+        emotion names in id order); ``usage`` per row (``Training``,
+        ``PublicTest``, ``PrivateTest``; image files whose names carry no split
+        get ``Training``/``Test`` from their folder); ``filenames`` for image
+        sources; ``frame`` when ``as_frame``; ``DESCR``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not in a layout above, naming what was found.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> csv = pathlib.Path(tempfile.mkdtemp()) / "fer.csv"
+    >>> pixels = " ".join(["128"] * 2304)
+    >>> _ = csv.write_text(f"emotion,pixels,Usage\\n3,{pixels},Training\\n")
+    >>> bunch = load_fer2013(csv)
+    >>> bunch.data.shape, bunch.target.tolist(), bunch.usage.tolist()
+    ((1, 2304), [3], ['Training'])
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"FER2013 source not found: {path}")
+    if path.is_dir():
+        pixels, target, usage, filenames = _read_image_folder(path)
+    elif zipfile.is_zipfile(path):
+        pixels, target, usage, filenames = _read_zip(path)
+    elif path.name.lower().endswith((".csv", ".csv.gz")):
+        pixels, target, usage = _read_csv(path)
+        filenames = None
+    else:
+        raise ValueError(
+            f"{path}: expected the challenge CSV (.csv/.csv.gz), a Kaggle image folder or its zip"
+        )
+    bunch = Bunch(
+        data=pixels,
+        images=pixels.reshape(-1, *IMAGE_SIZE),
+        target=target,
+        target_names=list(EMOTIONS),
+        usage=usage,
+        DESCR=f"FER2013 loaded from {path}: {len(target)} images of 48x48 grayscale faces.",
+    )
+    if filenames is not None:
+        bunch.filenames = filenames
+    if as_frame:
+        bunch.frame = pd.DataFrame(
+            {"emotion": target, "pixels": format_pixel_strings(pixels), "Usage": usage}
+        )
+        if return_X_y:
+            return bunch.frame[["pixels"]], bunch.frame["emotion"]
+    if return_X_y:
+        return pixels, target
+    return bunch
+
+
+def _read_csv(path: Path):
+    try:
+        header = pd.read_csv(path, nrows=0).columns
+    except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as exc:
+        raise ValueError(f"{path}: not a readable CSV ({exc})") from None
+    missing = [c for c in ("emotion", "pixels") if c not in header]
+    if missing:
+        raise ValueError(
+            f"{path}: missing column(s) {missing}; expected the challenge columns "
+            f"{list(CSV_COLUMNS)}, found {list(header)}"
+        )
+    columns = ["emotion", "pixels"] + (["Usage"] if "Usage" in header else [])
+    frame = pd.read_csv(
+        path, usecols=columns, dtype={"pixels": object, "Usage": object}, keep_default_na=False
+    )
+    target = _check_emotion_ids(frame["emotion"], path)
+    try:
+        pixels = parse_pixel_strings(frame["pixels"].tolist(), FER_N_PIXELS)
+    except ValueError as exc:
+        # Row numbers in the parser count data rows from 0; the file's line is 2 more.
+        raise ValueError(f"{path}: {exc} (data rows count from 0, after the header)") from None
+    if "Usage" in frame:
+        usage = frame["Usage"].to_numpy(dtype=object)
+        unknown = sorted(set(usage) - set(USAGES))
+        if unknown:
+            raise ValueError(f"{path}: unknown Usage value(s) {unknown}; expected {list(USAGES)}")
+    else:
+        usage = np.full(len(frame), "Training", dtype=object)
+    return pixels, target, usage
+
+
+def _check_emotion_ids(column: pd.Series, path: Path) -> np.ndarray:
+    values = pd.to_numeric(column, errors="coerce")
+    bad = values.isna() | (values < 0) | (values > 6) | (values != values.round())
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ValueError(
+            f"{path}: row {row}: emotion {column.iloc[row]!r} is not a challenge id 0..6"
+        )
+    return values.to_numpy().astype(np.int64)
+
+
+def _classify_entry(relative: PurePosixPath):
+    """(usage, emotion id) for ``<split>/<emotion>/<file>``, or None for other files."""
+    parts = relative.parts
+    if len(parts) != 3 or not parts[2].lower().endswith(_IMAGE_SUFFIXES):
+        return None
+    split, emotion, name = parts
+    if split.lower() not in _USAGE_FROM_FOLDER:
+        return None
+    if emotion.lower() not in EMOTIONS:
+        raise ValueError(
+            f"{relative}: unknown emotion folder {emotion!r}; expected one of {', '.join(EMOTIONS)}"
+        )
+    match = _USAGE_FROM_NAME.match(name)
+    usage = match.group(1) if match else _USAGE_FROM_FOLDER[split.lower()]
+    return usage, EMOTIONS.index(emotion.lower())
+
+
+def _find_root(names: list[PurePosixPath]) -> PurePosixPath:
+    """The folder holding ``train``/``test``: the top, or one level down (``archive/``)."""
+    for name in names:
+        for depth in (0, 1):
+            if len(name.parts) > depth and name.parts[depth].lower() in _USAGE_FROM_FOLDER:
+                return PurePosixPath(*name.parts[:depth])
+    return PurePosixPath()
+
+
+def _collect(names: list[PurePosixPath], source) -> list:
+    root = _find_root(names)
+    entries = []
+    for name in names:
+        try:
+            relative = name.relative_to(root)
+        except ValueError:
+            continue
+        info = _classify_entry(relative)
+        if info is not None:
+            entries.append((USAGE_ORDER.get(info[0], 3), str(relative), info, name))
+    if not entries:
+        raise ValueError(
+            f"{source}: no images in the Kaggle layout train/<emotion>/*.jpg or "
+            f"test/<emotion>/*.jpg (emotions: {', '.join(EMOTIONS)})"
+        )
+    # Challenge order: Training, PublicTest, PrivateTest, then by file name.
+    entries.sort(key=lambda e: (e[0], e[1]))
+    return entries
+
+
+USAGE_ORDER = {usage: i for i, usage in enumerate(USAGES)}
+
+
+def _decode(data: bytes, name: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.size != IMAGE_SIZE[::-1]:
+                raise ValueError(
+                    f"{name}: image is {image.size[0]}x{image.size[1]}, expected 48x48"
+                )
+            return np.asarray(image.convert("L"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise ValueError(f"{name}: not a readable image ({exc})") from None
+
+
+def _stack(entries, read) -> tuple:
+    pixels = np.empty((len(entries), FER_N_PIXELS), dtype=np.uint8)
+    for row, (_, relative, _, name) in enumerate(entries):
+        pixels[row] = _decode(read(name), relative).reshape(-1)
+    target = np.fromiter((e[2][1] for e in entries), dtype=np.int64, count=len(entries))
+    usage = np.asarray([e[2][0] for e in entries], dtype=object)
+    filenames = np.asarray([e[1] for e in entries], dtype=object)
+    return pixels, target, usage, filenames
+
+
+def _read_zip(path: Path):
+    with zipfile.ZipFile(path) as archive:
+        infos = [i for i in archive.infolist() if not i.is_dir()]
+        total = sum(i.file_size for i in infos)
+        if total > MAX_ZIP_UNCOMPRESSED_BYTES:
+            raise ValueError(
+                f"{path}: archive claims {total / 1e9:.1f} GB uncompressed; a FER2013 zip holds "
+                f"about 0.06 GB (limit {MAX_ZIP_UNCOMPRESSED_BYTES / 1e9:.1f} GB)"
+            )
+        for info in infos:
+            name = PurePosixPath(info.filename)
+            if name.is_absolute() or ".." in name.parts:
+                raise ValueError(f"{path}: unsafe entry name {info.filename!r} in archive")
+        entries = _collect([PurePosixPath(i.filename) for i in infos], path)
+        return _stack(entries, lambda name: archive.read(str(name)))
+
+
+def _read_image_folder(path: Path):
+    names = [
+        PurePosixPath(Path(dirpath, f).relative_to(path).as_posix())
+        for dirpath, _, files in os.walk(path)
+        for f in files
+    ]
+    entries = _collect(names, path)
+    return _stack(entries, lambda name: (path / name).read_bytes())
+
+
+def duplicate_groups(pixels) -> np.ndarray:
+    """Label rows with identical pixels: equal rows share a group id.
+
+    Parameters
+    ----------
+    pixels : array of shape (n, n_pixels), uint8
+
+    Returns
+    -------
+    ndarray of shape (n,), int64
+        Group ids; rows with identical pixels share an id.
+
+    Examples
+    --------
+    >>> duplicate_groups(np.array([[1, 2], [3, 4], [1, 2]], dtype=np.uint8)).tolist()
+    [0, 1, 0]
+    """
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    rows = pixels.view(np.dtype((np.void, pixels.shape[1]))).ravel()
+    _, first, groups = np.unique(rows, return_index=True, return_inverse=True)
+    # Number groups in order of first appearance so ids are stable and readable.
+    order = np.argsort(np.argsort(first))
+    return order[groups].astype(np.int64)
+
+
+def overlaps_training(bunch: Bunch) -> np.ndarray:
+    """Mark rows whose pixels are identical to some ``Training`` image.
+
+    The protocol reports PrivateTest accuracy twice: on all images, and on the
+    images that are not copies of a training image (FER2013 has 288 such
+    byte-identical PrivateTest images).
+
+    Returns
+    -------
+    ndarray of shape (n,), bool
+        True for rows (of any split other than Training) that duplicate a
+        Training image; Training rows are False.
+    """
+    groups = duplicate_groups(bunch.data)
+    is_training = np.asarray(bunch.usage) == "Training"
+    training_groups = np.zeros(groups.max() + 1, dtype=bool)
+    training_groups[groups[is_training]] = True
+    return training_groups[groups] & ~is_training

@@ -1,0 +1,52 @@
+"""The seven FER2013 emotions and the mapping between challenge ids and names."""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Emotion names in the order of the FER2013 challenge ids 0..6.
+EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+_NAME_TO_ID = {name: i for i, name in enumerate(EMOTIONS)}
+
+
+def emotion_ids(names) -> np.ndarray:
+    """Map emotion names (case-insensitive) to challenge ids 0..6.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Emotion names such as ``"happy"``.
+
+    Returns
+    -------
+    ndarray of int64
+
+    Examples
+    --------
+    >>> emotion_ids(["happy", "Angry"]).tolist()
+    [3, 0]
+    """
+    ids = []
+    for row, name in enumerate(names):
+        key = str(name).strip().lower()
+        if key not in _NAME_TO_ID:
+            raise ValueError(
+                f"row {row}: unknown emotion {name!r}; expected one of {', '.join(EMOTIONS)}"
+            )
+        ids.append(_NAME_TO_ID[key])
+    return np.asarray(ids, dtype=np.int64)
+
+
+def emotion_names(ids) -> np.ndarray:
+    """Map challenge ids 0..6 to emotion names.
+
+    Examples
+    --------
+    >>> emotion_names([3, 6]).tolist()
+    ['happy', 'neutral']
+    """
+    ids = np.asarray(ids)
+    if ids.size and (not np.issubdtype(ids.dtype, np.integer) or ids.min() < 0 or ids.max() > 6):
+        raise ValueError(f"emotion ids must be integers 0..6, got {ids!r}")
+    return np.asarray(EMOTIONS, dtype=object)[ids]

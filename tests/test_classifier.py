@@ -1,0 +1,234 @@
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from helpers import make_faces
+
+from fercls import FERClassifier
+from fercls.labels import EMOTIONS
+
+
+def small(**params):
+    # No augmentation: rotating 12x12 stripe textures destroys them, and it is slower.
+    defaults = dict(architecture="simple", max_iter=8, random_state=0, batch_size=16, augment=False)
+    return FERClassifier(**{**defaults, **params})
+
+
+@pytest.fixture(scope="module")
+def data():
+    images, labels = make_faces(n_per_class=24, size=12, n_classes=3)
+    X = images.reshape(len(images), -1).astype(np.float32) / 255
+    return X, np.asarray(EMOTIONS)[labels], labels
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, names, _ = data
+    return small(early_stopping=True, validation_fraction=0.25).fit(X, names)
+
+
+def test_learns_and_predicts_label_names(fitted, data):
+    X, names, _ = data
+    assert fitted.classes_.tolist() == sorted(set(names))
+    assert fitted.predict(X).dtype == names.dtype
+    assert fitted.score(X, names) > 0.8
+    assert fitted.image_shape_ == (12, 12) and fitted.n_features_in_ == 144
+
+
+def test_probabilities_are_distributions_in_classes_order(fitted, data):
+    X, names, _ = data
+    proba = fitted.predict_proba(X)
+    assert proba.shape == (len(X), 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(fitted.classes_[proba.argmax(1)], fitted.predict(X))
+
+
+def test_early_stopping_holds_out_a_stratified_validation_split_and_restores_the_best(fitted):
+    history = fitted.history_
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"} <= set(history)
+    assert len(history["loss"]) == fitted.n_iter_
+    best = int(np.argmax(history["val_accuracy"]))
+    # The restored epoch is the first best one (ties do not move it).
+    assert fitted.best_iteration_ == best + 1
+
+
+def test_integer_labels_come_back_as_integers(data):
+    X, _, ids = data
+    clf = small(max_iter=3).fit(X, ids)
+    assert clf.predict(X).dtype.kind == "i"
+
+
+@pytest.mark.parametrize("shape", [(12, 12), (12, 12, 1)])
+def test_images_are_accepted_in_place_of_flat_rows(data, shape):
+    X, names, _ = data
+    images = X.reshape(len(X), *shape)
+    clf = small(max_iter=2).fit(images, names)
+    np.testing.assert_allclose(clf.predict_proba(images), clf.predict_proba(X), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"images of shape \(6, 24\).*fitted on images of shape"):
+        clf.predict(X.reshape(len(X), 6, 24))
+
+
+def test_non_square_feature_counts_become_strips_and_explicit_shapes_are_checked(data):
+    X, names, _ = data
+    assert small(max_iter=1).fit(X[:, :10], names).image_shape_ == (1, 10)
+    assert small(max_iter=1, image_shape=(6, 24)).fit(X, names).image_shape_ == (6, 24)
+    with pytest.raises(
+        ValueError, match=r"image_shape=\(48, 48\) needs 2304 features per row, but X has 144"
+    ):
+        small(image_shape=(48, 48)).fit(X, names)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda X, y: (np.where(np.arange(X.size).reshape(X.shape) == 5, np.nan, X), y), "NaN"),
+        (
+            lambda X, y: (np.where(np.arange(X.size).reshape(X.shape) == 5, np.inf, X), y),
+            "infinity",
+        ),
+        (
+            lambda X, y: (X, np.full(len(y), "happy")),
+            "at least two classes; got one class: 'happy'",
+        ),
+        (lambda X, y: (X[:0], y[:0]), "0 sample"),
+        (lambda X, y: (X, y[:-1]), "inconsistent numbers of samples"),
+    ],
+    ids=["nan", "inf", "one-class", "empty", "length-mismatch"],
+)
+def test_bad_training_data_is_rejected_with_a_clear_error(data, mutate, message):
+    X, names, _ = data
+    with pytest.raises(ValueError, match=message):
+        small().fit(*mutate(X, names))
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"architecture": "resnet9000"}, "architecture"),
+        ({"max_iter": 0}, "max_iter"),
+        ({"learning_rate_init": -1.0}, "learning_rate_init"),
+        ({"class_weight": "even"}, "class_weight"),
+        ({"validation_fraction": 1.5}, "validation_fraction"),
+    ],
+)
+def test_bad_parameters_are_rejected_at_fit(data, params, message):
+    X, names, _ = data
+    with pytest.raises(ValueError, match=message):
+        small(**params).fit(X, names)
+
+
+def test_wrong_feature_count_at_predict(fitted, data):
+    with pytest.raises(ValueError, match="X has 100 features, but FERClassifier is expecting 144"):
+        fitted.predict(np.zeros((1, 100)))
+
+
+def test_architecture_callable_with_wrong_output_size_is_rejected(data):
+    X, names, _ = data
+    from fercls.architectures import simple
+
+    def four_outputs(input_shape, n_classes):
+        return simple(input_shape, 4)
+
+    with pytest.raises(ValueError, match="4 outputs; expected 3"):
+        small(architecture=four_outputs).fit(X, names)
+
+
+def test_callable_architecture_receives_seed_and_augment(data):
+    X, names, _ = data
+    seen = {}
+
+    def builder(input_shape, n_classes, *, seed, augment):
+        from fercls.architectures import simple
+
+        seen.update(input_shape=input_shape, seed=seed, augment=augment)
+        return simple(input_shape, n_classes, seed=seed)
+
+    small(architecture=builder, max_iter=1, augment=False).fit(X, names)
+    assert seen["input_shape"] == (12, 12, 1) and seen["augment"] is False
+    assert isinstance(seen["seed"], int)
+
+
+def test_partial_fit_runs_one_epoch_per_call_and_needs_classes_up_front(data):
+    X, names, _ = data
+    clf = small()
+    clf.partial_fit(X[:20], names[:20], classes=np.unique(names))
+    clf.partial_fit(X[20:], names[20:])
+    assert clf.n_iter_ == 2 and len(clf.history_["loss"]) == 2
+    with pytest.raises(ValueError, match=r"labels \['joy'\] were not seen"):
+        clf.partial_fit(X[:2], np.array(["joy", "joy"]))
+
+
+def test_warm_start_continues_training(data):
+    X, names, _ = data
+    clf = small(max_iter=2, warm_start=True).fit(X, names)
+    weights = clf.model_.get_weights()[0].copy()
+    model = clf.model_
+    clf.fit(X, names)
+    assert clf.model_ is model and clf.n_iter_ == 4
+    assert not np.array_equal(weights, clf.model_.get_weights()[0])
+    cold = small(max_iter=2).fit(X, names)
+    cold.fit(X, names)
+    assert cold.n_iter_ == 2
+
+
+def test_class_weight_shifts_predictions_towards_the_heavy_class(data):
+    X, names, _ = data
+    noisy = X + np.random.default_rng(0).normal(0, 0.6, X.shape).astype(np.float32)
+    plain = small(max_iter=4).fit(noisy, names)
+    heavy = small(max_iter=4, class_weight={"angry": 50.0}).fit(noisy, names)
+    assert np.mean(heavy.predict(noisy) == "angry") >= np.mean(plain.predict(noisy) == "angry")
+    assert np.mean(heavy.predict(noisy) == "angry") > 0.5
+    balanced = small(max_iter=2, class_weight="balanced").fit(X, names)
+    assert balanced.n_iter_ == 2
+
+
+def test_explicit_validation_data_is_used_and_never_trained_on(data):
+    X, names, _ = data
+    clf = small(max_iter=3).fit(X[:48], names[:48], validation_data=(X[48:], names[48:]))
+    assert len(clf.history_["val_accuracy"]) == 3
+    best = clf.history_["val_accuracy"][clf.best_iteration_ - 1]
+    assert best == pytest.approx(clf.score(X[48:], names[48:]), abs=1e-6)
+
+
+def test_cosine_schedule_decays_the_learning_rate(data):
+    X, names, _ = data
+    clf = small(max_iter=4, learning_rate="cosine", learning_rate_init=1e-2).fit(X, names)
+    rates = clf.history_["learning_rate"]
+    assert rates[0] == pytest.approx(1e-2) and all(
+        a > b for a, b in zip(rates, rates[1:], strict=False)
+    )
+
+
+def test_same_seed_gives_identical_predictions_in_two_processes(tmp_path, data):
+    X, names, _ = data
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", names)
+    script = textwrap.dedent(
+        f"""
+        import json, numpy as np
+        from fercls import FERClassifier
+        X = np.load({str(tmp_path / "X.npy")!r}); y = np.load({str(tmp_path / "y.npy")!r})
+        clf = FERClassifier(architecture="vgg_small", max_iter=2, batch_size=16,
+                            early_stopping=True, random_state=7).fit(X, y)
+        print(json.dumps(clf.predict_proba(X).tolist()))
+        """
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+        for _ in range(2)
+    ]
+    first, second = (np.asarray(json.loads(r.stdout.strip().splitlines()[-1])) for r in runs)
+    np.testing.assert_array_equal(first, second)
+
+
+def test_fit_does_not_switch_on_op_determinism(data):
+    from tensorflow.python.framework import config  # the getter is not public API
+
+    X, names, _ = data
+    small(max_iter=1).fit(X, names)
+    assert not config.is_op_determinism_enabled()
+    # An unseeded fit with Dropout must still work afterwards (scikeras' bug).
+    FERClassifier(architecture="simple", max_iter=1).fit(X, names)
