@@ -140,7 +140,7 @@ def simple(input_shape=(48, 48, 1), n_classes=7, *, augment=False, seed=None):
     """The classic small CNN of the FER tutorials: a baseline.
 
     Two convolution blocks (32 and 64 filters, ReLU, max pooling, dropout 0.25),
-    global average pooling, Dense(128) with dropout 0.5, softmax. About 60k
+    global average pooling, Dense(128) with dropout 0.5, softmax. About 28k
     parameters; no batch normalisation.
 
     Examples

@@ -143,9 +143,9 @@ def _check_emotion_ids(column: pd.Series, path: Path) -> np.ndarray:
     bad = values.isna() | (values < 0) | (values > 6) | (values != values.round())
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValueError(
-            f"{path}: row {row}: emotion {column.iloc[row]!r} is not a challenge id 0..6"
-        )
+        value = column.iloc[row]
+        value = value.item() if isinstance(value, np.generic) else value
+        raise ValueError(f"{path}: row {row}: emotion {value!r} is not a challenge id 0..6")
     return values.to_numpy().astype(np.int64)
 
 

@@ -1,0 +1,211 @@
+import gzip
+import io
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from fercls import EMOTIONS, load_fer2013
+from fercls.datasets import duplicate_groups, overlaps_training
+from fercls.preprocessing import format_pixel_strings
+
+USAGE_PREFIX = {
+    "Training": ("train", "Training"),
+    "PublicTest": ("test", "PublicTest"),
+    "PrivateTest": ("test", "PrivateTest"),
+}
+
+
+@pytest.fixture(scope="module")
+def sample():
+    """Nine small images: three per split, varied emotions, one exact duplicate."""
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (9, 2304), dtype=np.uint8)
+    pixels[7] = pixels[1]  # a PrivateTest copy of a Training image
+    target = np.array([0, 3, 6, 1, 4, 5, 2, 3, 6])
+    usage = np.array(["Training"] * 3 + ["PublicTest"] * 3 + ["PrivateTest"] * 3, dtype=object)
+    return pixels, target, usage
+
+
+def png_bytes(row):
+    buffer = io.BytesIO()
+    Image.fromarray(row.reshape(48, 48)).save(buffer, format="PNG")  # lossless, so pixels match
+    return buffer.getvalue()
+
+
+def image_entries(sample, prefix=""):
+    pixels, target, usage = sample
+    for i, (row, label, split) in enumerate(zip(pixels, target, usage, strict=True)):
+        folder, name = USAGE_PREFIX[split]
+        yield f"{prefix}{folder}/{EMOTIONS[label]}/{name}_{1000 + i}.png", png_bytes(row)
+
+
+def write_csv(path, sample, compress=False):
+    pixels, target, usage = sample
+    frame = pd.DataFrame(
+        {"emotion": target, "pixels": format_pixel_strings(pixels), "Usage": usage}
+    )
+    text = frame.to_csv(index=False)
+    if compress:
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text)
+    return path
+
+
+def write_zip(path, entries):
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in entries:
+            archive.writestr(name, data)
+    return path
+
+
+def assert_matches(bunch, sample):
+    pixels, target, usage = sample
+    np.testing.assert_array_equal(bunch.data, pixels)
+    np.testing.assert_array_equal(bunch.target, target)
+    assert bunch.usage.tolist() == usage.tolist()
+    assert bunch.images.shape == (9, 48, 48) and bunch.data.dtype == np.uint8
+    assert bunch.target_names == list(EMOTIONS)
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["csv", "csv.gz"])
+def test_challenge_csv(tmp_path, sample, compress):
+    path = write_csv(tmp_path / ("fer.csv.gz" if compress else "fer.csv"), sample, compress)
+    assert_matches(load_fer2013(path), sample)
+
+
+def test_image_folder(tmp_path, sample):
+    for name, data in image_entries(sample):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    bunch = load_fer2013(tmp_path)
+    assert_matches(bunch, sample)
+    assert bunch.filenames[0] == "train/angry/Training_1000.png"
+
+
+@pytest.mark.parametrize("prefix", ["", "archive/"], ids=["top", "nested"])
+def test_kaggle_zip(tmp_path, sample, prefix):
+    path = write_zip(tmp_path / "archive.zip", image_entries(sample, prefix))
+    assert_matches(load_fer2013(path), sample)
+
+
+def test_as_frame_has_the_challenge_columns_from_any_source(tmp_path, sample):
+    path = write_zip(tmp_path / "archive.zip", image_entries(sample))
+    frame = load_fer2013(path, as_frame=True).frame
+    assert list(frame.columns) == ["emotion", "pixels", "Usage"]
+    csv = write_csv(tmp_path / "fer.csv", sample)
+    pd.testing.assert_frame_equal(frame, load_fer2013(csv, as_frame=True).frame, check_dtype=False)
+    X, y = load_fer2013(csv, as_frame=True, return_X_y=True)
+    assert list(X.columns) == ["pixels"] and y.name == "emotion"
+
+
+def test_return_x_y(tmp_path, sample):
+    X, y = load_fer2013(write_csv(tmp_path / "fer.csv", sample), return_X_y=True)
+    assert X.shape == (9, 2304) and y.tolist() == sample[1].tolist()
+
+
+def test_files_without_a_split_prefix_take_their_folder(tmp_path, sample):
+    entries = [
+        (n.replace("Training_", "").replace("PublicTest_", "").replace("PrivateTest_", ""), d)
+        for n, d in image_entries(sample)
+    ]
+    bunch = load_fer2013(write_zip(tmp_path / "a.zip", entries))
+    assert sorted(set(bunch.usage)) == ["Test", "Training"]
+
+
+def test_duplicates_and_overlap_with_training(tmp_path, sample):
+    bunch = load_fer2013(write_csv(tmp_path / "fer.csv", sample))
+    groups = duplicate_groups(bunch.data)
+    assert groups[1] == groups[7] and len(set(groups)) == 8
+    assert np.flatnonzero(overlaps_training(bunch)).tolist() == [7]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("emotion,Usage\n3,Training\n", r"missing column\(s\) \['pixels'\]"),
+        ("emotion,pixels,Usage\n9,1 2,Training\n", "row 0: emotion 9 is not a challenge id 0..6"),
+        ("emotion,pixels,Usage\n3,1 2 3,Training\n", "row 0: expected 2304 pixel values, got 3"),
+        ("emotion,pixels,Usage\n3,{px},Testing\n", r"unknown Usage value\(s\) \['Testing'\]"),
+    ],
+)
+def test_malformed_csv_is_rejected_naming_the_problem(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content.replace("{px}", " ".join(["1"] * 2304)))
+    with pytest.raises(ValueError, match=message):
+        load_fer2013(path)
+
+
+def test_csv_without_usage_is_all_training(tmp_path):
+    path = tmp_path / "nousage.csv"
+    path.write_text("emotion,pixels\n2," + " ".join(["7"] * 2304) + "\n")
+    assert load_fer2013(path).usage.tolist() == ["Training"]
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ([("readme.txt", b"hi")], "no images in the Kaggle layout"),
+        ([("train/joy/Training_1.png", None)], "unknown emotion folder 'joy'"),
+        ([("train/happy/Training_1.png", b"not an image")], "not a readable image"),
+        ([("train/happy/Training_1.png", "big")], "image is 64x64, expected 48x48"),
+        ([("../evil/train/happy/x.png", None)], "unsafe entry name"),
+    ],
+)
+def test_unexpected_zip_contents_are_rejected(tmp_path, entries, message):
+    good = png_bytes(np.zeros(2304, np.uint8))
+    big = io.BytesIO()
+    Image.new("L", (64, 64)).save(big, format="PNG")
+    resolved = [(n, good if d is None else big.getvalue() if d == "big" else d) for n, d in entries]
+    with pytest.raises(ValueError, match=message):
+        load_fer2013(write_zip(tmp_path / "bad.zip", resolved))
+
+
+def test_missing_path_and_unknown_format(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_fer2013(tmp_path / "nope.csv")
+    other = tmp_path / "data.parquet"
+    other.write_bytes(b"x")
+    with pytest.raises(ValueError, match="expected the challenge CSV"):
+        load_fer2013(other)
+
+
+# ----------------------------------------------------------------- real data
+def test_full_zip_counts(fer_bunch):
+    assert fer_bunch.data.shape == (35887, 2304)
+    counts = pd.Series(fer_bunch.usage).value_counts().to_dict()
+    assert counts == {"Training": 28709, "PublicTest": 3589, "PrivateTest": 3589}
+    train = fer_bunch.target[fer_bunch.usage == "Training"]
+    assert np.bincount(train).tolist() == [3995, 436, 4097, 7215, 4830, 3171, 4965]
+    assert int((fer_bunch.data.max(axis=1) == 0).sum()) == 12  # blank images
+
+
+def test_full_zip_duplicates_match_the_data_readme(fer_bunch):
+    sizes = np.bincount(duplicate_groups(fer_bunch.data))
+    assert int((sizes > 1).sum()) == 1516 and int(sizes[sizes > 1].sum()) == 3369
+    private = fer_bunch.usage == "PrivateTest"
+    assert int((overlaps_training(fer_bunch) & private).sum()) == 288
+
+
+def test_full_csv_round_trip_matches_the_zip_and_loads_fast(fer_bunch, tmp_path_factory):
+    import time
+
+    path = tmp_path_factory.mktemp("csv") / "fer2013.csv"
+    frame = pd.DataFrame(
+        {
+            "emotion": fer_bunch.target,
+            "pixels": format_pixel_strings(fer_bunch.data),
+            "Usage": fer_bunch.usage,
+        }
+    )
+    frame.to_csv(path, index=False)
+    start = time.perf_counter()
+    from_csv = load_fer2013(path)
+    seconds = time.perf_counter() - start
+    np.testing.assert_array_equal(from_csv.data, fer_bunch.data)
+    np.testing.assert_array_equal(from_csv.target, fer_bunch.target)
+    assert from_csv.usage.tolist() == fer_bunch.usage.tolist()
+    assert seconds < 15, f"the 301 MB CSV took {seconds:.1f} s"
