@@ -370,7 +370,7 @@ class PixelNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype="numeric", ensure_all_finite=True)
         if self.method == "scale":
             out = X.astype(np.float32)
-            out *= np.float32(1.0 / self.max_value)
+            out /= np.float32(self.max_value)  # division rounds 51/255 to exactly 0.2
             return out
         out = X.astype(np.float32)
         out -= out.mean(axis=1, keepdims=True)
