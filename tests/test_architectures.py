@@ -46,7 +46,19 @@ def test_small_inputs_are_not_augmented():
     assert any("random_flip" in layer.name for layer in model.layers)
 
 
-def test_builders_work_as_scikeras_model_functions():
+@pytest.fixture
+def restore_op_determinism():
+    """scikeras' seeded fit switches TensorFlow's op determinism on for the whole
+    process (the reason fercls does not build on scikeras); undo it for later tests."""
+    from tensorflow.python.framework import config
+
+    was_enabled = config.is_op_determinism_enabled()
+    yield
+    if not was_enabled:
+        config.disable_op_determinism()
+
+
+def test_builders_work_as_scikeras_model_functions(restore_op_determinism):
     wrappers = pytest.importorskip("scikeras.wrappers", reason="scikeras is not installed")
     rng = np.random.default_rng(0)
     X = rng.random((40, 12, 12, 1), dtype=np.float32)
