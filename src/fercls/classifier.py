@@ -177,7 +177,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         self.warm_start = warm_start
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y, sample_weight=None, *, validation_data=None):
+    def fit(self, X, y, sample_weight=None, *, validation_data=None, callbacks=None):
         """Train the network.
 
         Parameters
@@ -192,6 +192,10 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
             An explicit validation set (e.g. FER2013's PublicTest), used instead
             of carving ``validation_fraction`` out of X for early stopping and
             the learning-rate schedule. It is never trained on.
+        callbacks : list of keras.callbacks.Callback, default=None
+            Extra Keras callbacks (checkpoints, TensorBoard, time budgets), run
+            after the estimator's own, which records ``history_``, schedules
+            the learning rate and stops early.
 
         Returns
         -------
@@ -199,7 +203,9 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         """
         self._validate_params()
         continuing = self.warm_start and hasattr(self, "model_")
-        return self._fit(X, y, sample_weight, validation_data, self.max_iter, continuing)
+        return self._fit(
+            X, y, sample_weight, validation_data, self.max_iter, continuing, callbacks=callbacks
+        )
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train for one epoch on (X, y), creating the network on the first call.
@@ -222,7 +228,17 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
             self._partial_classes = classes
         return self._fit(X, y, sample_weight, None, 1, continuing, use_validation=False)
 
-    def _fit(self, X, y, sample_weight, validation_data, epochs, continuing, use_validation=True):
+    def _fit(
+        self,
+        X,
+        y,
+        sample_weight,
+        validation_data,
+        epochs,
+        continuing,
+        use_validation=True,
+        callbacks=None,
+    ):
         X, y = self._check_fit_data(X, y, reset=not continuing)
         y_encoded = self._encode_labels(y, reset=not continuing)
         weights = self._sample_weights(y, sample_weight, X)
@@ -249,7 +265,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
             validation_data=val,
             initial_epoch=self.n_iter_,
             epochs=self.n_iter_ + epochs,
-            callbacks=[monitor],
+            callbacks=[monitor, *(callbacks or [])],
             shuffle=False,  # the dataset is already shuffled, with our seed
             verbose=self.verbose,
         )

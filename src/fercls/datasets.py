@@ -185,15 +185,16 @@ def _collect(names: list[PurePosixPath], source) -> list:
             continue
         info = _classify_entry(relative)
         if info is not None:
-            entries.append((USAGE_ORDER.get(info[0], 3), str(relative), info, name))
+            entries.append((USAGE_ORDER.get(info[0], 3), relative.name, str(relative), info, name))
     if not entries:
         raise ValueError(
             f"{source}: no images in the Kaggle layout train/<emotion>/*.jpg or "
             f"test/<emotion>/*.jpg (emotions: {', '.join(EMOTIONS)})"
         )
-    # Challenge order: Training, PublicTest, PrivateTest, then by file name.
-    entries.sort(key=lambda e: (e[0], e[1]))
-    return entries
+    # Challenge order: Training, PublicTest, PrivateTest; within a split by file
+    # name, not folder, so classes interleave (a slice X[:n] holds every class).
+    entries.sort(key=lambda e: e[:3])
+    return [e[2:] for e in entries]
 
 
 USAGE_ORDER = {usage: i for i, usage in enumerate(USAGES)}
@@ -215,11 +216,11 @@ def _decode(data: bytes, name: str) -> np.ndarray:
 
 def _stack(entries, read) -> tuple:
     pixels = np.empty((len(entries), FER_N_PIXELS), dtype=np.uint8)
-    for row, (_, relative, _, name) in enumerate(entries):
+    for row, (relative, _, name) in enumerate(entries):
         pixels[row] = _decode(read(name), relative).reshape(-1)
-    target = np.fromiter((e[2][1] for e in entries), dtype=np.int64, count=len(entries))
-    usage = np.asarray([e[2][0] for e in entries], dtype=object)
-    filenames = np.asarray([e[1] for e in entries], dtype=object)
+    target = np.fromiter((e[1][1] for e in entries), dtype=np.int64, count=len(entries))
+    usage = np.asarray([e[1][0] for e in entries], dtype=object)
+    filenames = np.asarray([e[0] for e in entries], dtype=object)
     return pixels, target, usage, filenames
 
 

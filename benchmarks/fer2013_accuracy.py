@@ -1,0 +1,192 @@
+"""FER2013 accuracy under the standard protocol; prints one JSON line.
+
+Train on ``Training`` (28,709 images), select the epoch on ``PublicTest``
+(the best epoch's weights are restored), report on ``PrivateTest`` (3,589):
+accuracy, macro-F1 and per-class recall, plus the accuracy on the PrivateTest
+images that are not pixel-identical to any training image.
+
+    python benchmarks/fer2013_accuracy.py --architecture vgg_small --max-iter 40
+    python benchmarks/fer2013_accuracy.py --minutes 30          # CPU budget mode
+    python benchmarks/fer2013_accuracy.py --minutes 30 --save src/fercls/models/fer2013_vgg_small
+
+Budget mode trains until the time is nearly spent (it stops when another
+epoch would not fit) with a cosine learning-rate decay over elapsed time, so
+the rate anneals however fast the machine turns out to be.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013.zip"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="FER2013 zip, folder or CSV"
+    )
+    parser.add_argument("--architecture", default="vgg_small")
+    parser.add_argument("--max-iter", type=int, default=40, help="epochs (without --minutes)")
+    parser.add_argument("--minutes", type=float, help="training time budget, in minutes")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--learning-rate-init", type=float, default=1e-3)
+    parser.add_argument(
+        "--learning-rate", default="cosine", choices=["constant", "adaptive", "cosine"]
+    )
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--normalization", default="scale", choices=["scale", "standardize"])
+    parser.add_argument("--class-weight", default=None, choices=[None, "balanced"])
+    parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--train-limit", type=int, help="use only the first N training images (smoke tests)"
+    )
+    parser.add_argument(
+        "--save", type=Path, help="save the model (weights + JSON card) to this folder"
+    )
+    parser.add_argument("--verbose", type=int, default=2)
+    return parser.parse_args(argv)
+
+
+def time_budget_callback(minutes, learning_rate_init):
+    """Cosine decay over elapsed time; stop when another epoch would overrun."""
+    import keras
+
+    class TimeBudget(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start = time.perf_counter()
+            self.budget = minutes * 60
+            self.longest_epoch = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch_start = time.perf_counter()
+            progress = min((self.epoch_start - self.start) / self.budget, 1.0)
+            self.model.optimizer.learning_rate = (
+                0.5 * learning_rate_init * (1 + math.cos(math.pi * progress))
+            )
+
+        def on_epoch_end(self, epoch, logs=None):
+            now = time.perf_counter()
+            self.longest_epoch = max(self.longest_epoch, now - self.epoch_start)
+            if now - self.start + self.longest_epoch > self.budget:
+                self.model.stop_training = True
+
+    return TimeBudget()
+
+
+def device_description():
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return "GPU: " + ", ".join(
+            tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus
+        )
+    cpu = platform.processor() or "CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU: {cpu}, {os.cpu_count()} cores"
+
+
+def mirrored(X):
+    """Flat 48x48 rows, mirrored left-right (for flip test-time augmentation)."""
+    return X.reshape(-1, 48, 48)[:, :, ::-1].reshape(len(X), -1)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from sklearn.metrics import accuracy_score, f1_score, recall_score
+
+    from fercls import FERClassifier, PixelNormalizer, load_fer2013
+    from fercls.datasets import overlaps_training
+
+    if not args.data.exists():
+        sys.exit(f"FER2013 data not found at {args.data}; pass --data")
+    data = load_fer2013(args.data)
+    names = np.asarray(data.target_names)[data.target]
+    split = {u: data.usage == u for u in ("Training", "PublicTest", "PrivateTest")}
+    train_rows = np.flatnonzero(split["Training"])[: args.train_limit]
+    normalizer = PixelNormalizer(method=args.normalization).fit(data.data[:1])
+    X_train, y_train = normalizer.transform(data.data[train_rows]), names[train_rows]
+    X_public = normalizer.transform(data.data[split["PublicTest"]])
+    y_public = names[split["PublicTest"]]
+    X_private = normalizer.transform(data.data[split["PrivateTest"]])
+    y_private = names[split["PrivateTest"]]
+    unseen = ~overlaps_training(data)[split["PrivateTest"]]
+
+    budget = args.minutes is not None
+    clf = FERClassifier(
+        architecture=args.architecture,
+        max_iter=10_000 if budget else args.max_iter,
+        batch_size=args.batch_size,
+        learning_rate_init=args.learning_rate_init,
+        learning_rate="constant" if budget else args.learning_rate,
+        n_iter_no_change=10_000,  # select on PublicTest, never stop on it: the budget or max_iter ends training
+        label_smoothing=args.label_smoothing,
+        augment=not args.no_augment,
+        class_weight=args.class_weight,
+        random_state=args.seed,
+        verbose=args.verbose,
+    )
+    callbacks = [time_budget_callback(args.minutes, args.learning_rate_init)] if budget else []
+    start = time.perf_counter()
+    clf.fit(X_train, y_train, validation_data=(X_public, y_public), callbacks=callbacks)
+    train_seconds = time.perf_counter() - start
+
+    proba = clf.predict_proba(X_private)
+    predicted = clf.classes_[proba.argmax(1)]
+    flipped = clf.classes_[(proba + clf.predict_proba(mirrored(X_private))).argmax(1)]
+    order = list(data.target_names)
+    recall = recall_score(y_private, predicted, labels=order, average=None)
+    result = {
+        "benchmark": "fer2013_accuracy",
+        "architecture": args.architecture,
+        "parameters": int(clf.model_.count_params()),
+        "epochs": int(clf.n_iter_),
+        "best_epoch": clf.best_iteration_,
+        "budget_minutes": args.minutes,
+        "train_seconds": round(train_seconds, 1),
+        "train_images_per_second": round(len(X_train) * clf.n_iter_ / train_seconds, 1),
+        "n_train": len(X_train),
+        "public_accuracy": round(float(accuracy_score(y_public, clf.predict(X_public))), 4),
+        "private_accuracy": round(float(accuracy_score(y_private, predicted)), 4),
+        "private_macro_f1": round(float(f1_score(y_private, predicted, average="macro")), 4),
+        "private_recall": {name: round(float(r), 4) for name, r in zip(order, recall, strict=True)},
+        "private_unseen_accuracy": round(
+            float(accuracy_score(y_private[unseen], predicted[unseen])), 4
+        ),
+        "private_unseen_n": int(unseen.sum()),
+        "private_accuracy_flip_tta": round(float(accuracy_score(y_private, flipped)), 4),
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "device": device_description(),
+        "tensorflow": __import__("tensorflow").__version__,
+    }
+    if args.save:
+        from fercls.pretrained import save_classifier
+
+        card = dict(
+            result, history=clf.history_, command="python " + " ".join([sys.argv[0], *sys.argv[1:]])
+        )
+        save_classifier(clf, args.save, normalization=args.normalization, card=card)
+    print(json.dumps(result), flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""The bundled pretrained model, and the weights-plus-JSON format it is stored in.
+
+A saved classifier is a folder with two files:
+
+- ``model.json``: the estimator's parameters, ``classes_``, ``image_shape_``,
+  the preprocessing it expects, and the figures measured when it was trained;
+- ``model.weights.h5``: the network's weights only.
+
+Loading rebuilds the network with fercls' own builder and loads the weights,
+so no code stored in the files is executed (unlike pickle/joblib).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+
+from .architectures import ARCHITECTURES
+from .classifier import FERClassifier
+from .preprocessing import PixelNormalizer, PixelStringParser
+
+METADATA = "model.json"
+WEIGHTS = "model.weights.h5"
+FORMAT_VERSION = 1
+PRETRAINED_DIR = "models/fer2013_vgg_small"
+
+
+def save_classifier(classifier: FERClassifier, directory, *, normalization="scale", card=None):
+    """Save a fitted FERClassifier as weights plus JSON metadata, atomically.
+
+    Parameters
+    ----------
+    classifier : FERClassifier
+        Fitted, with a built-in (named) architecture.
+    directory : path-like
+        Folder to create or replace. It is written beside its final place and
+        renamed into it, so an interruption leaves the old folder or none.
+    normalization : {"scale", "standardize"}
+        The :class:`PixelNormalizer` method the classifier was trained behind.
+    card : dict, optional
+        Figures and provenance to keep with the model (accuracy, command, …).
+    """
+    if not isinstance(classifier.architecture, str):
+        raise ValueError("only classifiers with a named architecture can be saved this way")
+    directory = Path(directory)
+    params = classifier.get_params()
+    metadata = {
+        "format_version": FORMAT_VERSION,
+        "params": {k: v for k, v in params.items() if k not in ("random_state",)},
+        "classes": classifier.classes_.tolist(),
+        "image_shape": list(classifier.image_shape_),
+        "normalization": normalization,
+        "n_iter": int(classifier.n_iter_),
+        "best_iteration": classifier.best_iteration_,
+        "card": card or {},
+    }
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        classifier.model_.save_weights(staging / WEIGHTS)
+        (staging / METADATA).write_text(json.dumps(metadata, indent=2, default=_jsonable))
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.old")
+            os.replace(directory, old)
+            os.replace(staging, directory)
+            shutil.rmtree(old)
+        else:
+            os.replace(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return directory
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"cannot store {value!r} in model metadata")
+
+
+def load_classifier(directory) -> tuple[FERClassifier, dict]:
+    """Load a classifier saved by :func:`save_classifier`.
+
+    Returns
+    -------
+    classifier : FERClassifier
+        Fitted, ready to predict.
+    metadata : dict
+        The contents of ``model.json``.
+    """
+    directory = Path(directory)
+    meta_path = directory / METADATA
+    if not meta_path.is_file() or not (directory / WEIGHTS).is_file():
+        raise FileNotFoundError(f"{directory}: expected {METADATA} and {WEIGHTS} in this folder")
+    metadata = json.loads(meta_path.read_text())
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{meta_path}: format_version {metadata.get('format_version')!r}, "
+            f"expected {FORMAT_VERSION}"
+        )
+    params = dict(metadata["params"])
+    if params.get("image_shape") is not None:
+        params["image_shape"] = tuple(params["image_shape"])
+    if params.get("architecture") not in ARCHITECTURES:
+        raise ValueError(f"{meta_path}: unknown architecture {params.get('architecture')!r}")
+    classifier = FERClassifier(**params)
+    classes = np.asarray(metadata["classes"])
+    classifier.classes_ = classes
+    classifier.image_shape_ = tuple(metadata["image_shape"])
+    classifier.n_features_in_ = int(np.prod(classifier.image_shape_))
+    classifier.n_iter_ = metadata["n_iter"]
+    classifier.best_iteration_ = metadata["best_iteration"]
+    classifier.history_ = metadata.get("card", {}).get("history", {})
+    classifier.model_ = classifier._build_model(seed=0)
+    classifier.model_.load_weights(directory / WEIGHTS)
+    return classifier, metadata
+
+
+def load_pretrained(*, with_parser=True) -> Pipeline:
+    """The bundled FER2013 model, ready to predict emotion names.
+
+    Returns a fitted pipeline ``PixelStringParser → PixelNormalizer →
+    FERClassifier`` that accepts pixel strings or the flat uint8 pixels
+    ``load_fer2013`` returns, shape (n, 2304), and predicts names from
+    :data:`fercls.EMOTIONS`. Loaded from files inside the installed package:
+    no network access. ``docs/model_card.md`` says how it was trained and what
+    it measured.
+
+    Parameters
+    ----------
+    with_parser : bool, default=True
+        Lead the pipeline with a :class:`PixelStringParser`, so it takes pixel
+        strings as well as numeric pixels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> model = load_pretrained()  # doctest: +SKIP
+    >>> model.predict(np.full((1, 2304), 128, dtype=np.uint8))  # doctest: +SKIP
+    array(['neutral'], dtype='<U8')
+    """
+    directory = resources.files("fercls") / PRETRAINED_DIR
+    with resources.as_file(directory) as path:
+        classifier, metadata = load_classifier(path)
+    normalizer = PixelNormalizer(method=metadata["normalization"])
+    normalizer.fit(np.zeros((1, classifier.n_features_in_), dtype=np.uint8))
+    steps = [("normalizer", normalizer), ("classifier", classifier)]
+    if with_parser:
+        steps.insert(0, ("parser", PixelStringParser(n_pixels=classifier.n_features_in_)))
+    return Pipeline(steps)
