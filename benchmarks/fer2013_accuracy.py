@@ -17,6 +17,7 @@ the rate anneals however fast the machine turns out to be.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -137,7 +138,8 @@ def main(argv=None):
         batch_size=args.batch_size,
         learning_rate_init=args.learning_rate_init,
         learning_rate="constant" if budget else args.learning_rate,
-        n_iter_no_change=10_000,  # select on PublicTest, never stop on it: the budget or max_iter ends training
+        # Select on PublicTest but never stop on it: the budget or max_iter ends training.
+        n_iter_no_change=10_000,
         label_smoothing=args.label_smoothing,
         augment=not args.no_augment,
         class_weight=args.class_weight,
@@ -146,7 +148,8 @@ def main(argv=None):
     )
     callbacks = [time_budget_callback(args.minutes, args.learning_rate_init)] if budget else []
     start = time.perf_counter()
-    clf.fit(X_train, y_train, validation_data=(X_public, y_public), callbacks=callbacks)
+    with contextlib.redirect_stdout(sys.stderr):  # Keras progress to stderr; stdout is the JSON line
+        clf.fit(X_train, y_train, validation_data=(X_public, y_public), callbacks=callbacks)
     train_seconds = time.perf_counter() - start
 
     proba = clf.predict_proba(X_private)

@@ -10,6 +10,7 @@ from .classifier import FERClassifier
 from .datasets import load_fer2013
 from .labels import EMOTIONS
 from .preprocessing import PixelNormalizer, PixelStringParser
+from .pretrained import load_pretrained
 
 __all__ = [
     "ARCHITECTURES",
@@ -19,4 +20,5 @@ __all__ = [
     "PixelStringParser",
     "__version__",
     "load_fer2013",
+    "load_pretrained",
 ]

@@ -1,0 +1,411 @@
+"""The ``fercls`` command: info, train, evaluate and predict.
+
+Each subcommand has ``--help``. Failures print one line, ``fercls: error: …``,
+to stderr and exit with status 1 (2 for bad command-line usage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .labels import EMOTIONS
+
+SPLITS = ("Training", "PublicTest", "PrivateTest")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+# A photo larger than this many pixels is refused before decoding (decompression bombs).
+MAX_IMAGE_PIXELS = 64_000_000
+
+
+class CommandError(Exception):
+    """An error to report as one line and exit status 1."""
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args) or 0
+    except (CommandError, ValueError, FileNotFoundError, OSError) as exc:
+        print(f"fercls: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("fercls: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ._version import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="fercls", description="Facial emotion recognition on FER2013-style data."
+    )
+    parser.add_argument("--version", action="version", version=f"fercls {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    info = commands.add_parser(
+        "info",
+        help="counts, blank images and duplicates of a data set",
+        description="Counts per split and class, blank images and "
+        "duplicate groups of a FER2013 source (CSV, folder or zip).",
+    )
+    info.add_argument(
+        "data", type=Path, help="fer2013.csv[.gz], the Kaggle image folder, or its zip"
+    )
+    info.add_argument("--format", choices=["table", "json"], default="table")
+    info.set_defaults(run=run_info)
+
+    train = commands.add_parser(
+        "train",
+        help="train a model on the Training split",
+        description="Train on Training, validate on PublicTest (best "
+        "epoch kept), save the fitted pipeline atomically.",
+    )
+    train.add_argument("data", type=Path)
+    train.add_argument(
+        "--architecture",
+        default="vgg_small",
+        help="vgg, vgg_small or simple (default: %(default)s)",
+    )
+    train.add_argument("--max-iter", type=int, default=30, help="epochs (default: %(default)s)")
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--learning-rate-init", type=float, default=1e-3)
+    train.add_argument(
+        "--oversample", action="store_true", help="RandomOverSampler inside the pipeline"
+    )
+    train.add_argument("--class-weight", choices=["balanced"], default=None)
+    train.add_argument("--train-limit", type=int, help="train on the first N training images only")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--output",
+        type=Path,
+        default=Path("model.joblib"),
+        help="where to save the fitted pipeline (joblib; default: %(default)s)",
+    )
+    train.add_argument(
+        "--report", type=Path, help="also write an evaluation report on PublicTest here"
+    )
+    train.set_defaults(run=run_train)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="evaluate a model on one split",
+        description="Metrics of a model on one split; with --report, "
+        "a folder of metrics, plots and index.html.",
+    )
+    evaluate.add_argument("data", type=Path)
+    evaluate.add_argument(
+        "--model",
+        type=Path,
+        help="joblib file or saved model folder (default: the bundled pretrained model)",
+    )
+    evaluate.add_argument("--split", choices=SPLITS, default="PrivateTest")
+    evaluate.add_argument("--report", type=Path, help="write the report folder here")
+    evaluate.set_defaults(run=run_evaluate)
+
+    predict = commands.add_parser(
+        "predict",
+        help="emotions of image files",
+        description="Emotion and probabilities per image. 48x48 crops "
+        "are used as they are; other images are converted to grayscale "
+        "and resized to 48x48 (the whole image is taken as the face).",
+    )
+    predict.add_argument("images", nargs="+", type=Path, metavar="IMAGE_OR_DIR")
+    predict.add_argument(
+        "--model",
+        type=Path,
+        help="joblib file or saved model folder (default: the bundled pretrained model)",
+    )
+    predict.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    predict.set_defaults(run=run_predict)
+    return parser
+
+
+# --------------------------------------------------------------------- info
+def run_info(args) -> int:
+    from .datasets import duplicate_groups, load_fer2013
+
+    data = load_fer2013(args.data)
+    usage = np.asarray(data.usage)
+    splits = [s for s in (*SPLITS, "Test") if (usage == s).any()]
+    counts = {
+        s: {e: int(((usage == s) & (data.target == i)).sum()) for i, e in enumerate(EMOTIONS)}
+        for s in splits
+    }
+    groups = duplicate_groups(data.data)
+    sizes = np.bincount(groups)
+    duplicated = sizes[groups] > 1
+    spans = {}
+    for g in np.unique(groups[duplicated]):
+        spans.setdefault(tuple(sorted(set(usage[groups == g]))), []).append(int(g))
+    cross = sum(len(v) for k, v in spans.items() if len(k) > 1)
+    blank = np.flatnonzero(data.data.max(axis=1) == data.data.min(axis=1))
+    summary = {
+        "source": str(args.data),
+        "images": int(len(usage)),
+        "counts": counts,
+        "blank_images": int(len(blank)),
+        "duplicate_groups": int((sizes > 1).sum()),
+        "duplicated_images": int(duplicated.sum()),
+        "duplicate_groups_across_splits": int(cross),
+        "duplicate_groups_with_conflicting_labels": int(
+            sum(len(set(data.target[groups == g])) > 1 for g in np.flatnonzero(sizes > 1))
+        ),
+        "test_images_identical_to_training": {
+            s: int(((usage == s) & _overlaps(groups, usage)).sum())
+            for s in splits
+            if s != "Training"
+        },
+    }
+    if args.format == "json":
+        print(json.dumps(summary, indent=2))
+        return 0
+    width = max(len(e) for e in EMOTIONS)
+    print(f"{args.data}: {summary['images']} images")
+    print(f"{'':{width}} " + " ".join(f"{s:>11}" for s in splits))
+    for e in EMOTIONS:
+        print(f"{e:{width}} " + " ".join(f"{counts[s][e]:>11}" for s in splits))
+    print(f"{'total':{width}} " + " ".join(f"{sum(counts[s].values()):>11}" for s in splits))
+    print(f"blank (uniform) images: {summary['blank_images']}")
+    print(
+        f"duplicate groups: {summary['duplicate_groups']} ({summary['duplicated_images']} images), "
+        f"{summary['duplicate_groups_across_splits']} spanning splits, "
+        f"{summary['duplicate_groups_with_conflicting_labels']} with conflicting labels"
+    )
+    for s, n in summary["test_images_identical_to_training"].items():
+        print(f"{s} images identical to a Training image: {n}")
+    return 0
+
+
+def _overlaps(groups, usage):
+    training = np.zeros(groups.max() + 1, dtype=bool)
+    training[groups[usage == "Training"]] = True
+    return training[groups] & (usage != "Training")
+
+
+# -------------------------------------------------------------------- train
+def run_train(args) -> int:
+    import joblib
+    from imblearn.over_sampling import RandomOverSampler
+    from imblearn.pipeline import make_pipeline
+
+    from . import FERClassifier, PixelNormalizer, PixelStringParser
+    from .datasets import load_fer2013
+
+    data = load_fer2013(args.data)
+    names = np.asarray(EMOTIONS)[data.target]
+    train_rows = np.flatnonzero(np.asarray(data.usage) == "Training")[: args.train_limit]
+    public = np.asarray(data.usage) == "PublicTest"
+    if not len(train_rows):
+        raise CommandError(f"{args.data}: no Training images")
+    steps = [PixelStringParser()]
+    if args.oversample:
+        steps.append(RandomOverSampler(random_state=args.seed))
+    steps += [
+        PixelNormalizer(),
+        FERClassifier(
+            architecture=args.architecture,
+            max_iter=args.max_iter,
+            batch_size=args.batch_size,
+            learning_rate_init=args.learning_rate_init,
+            learning_rate="cosine",
+            class_weight=args.class_weight,
+            random_state=args.seed,
+            verbose=1 if sys.stderr.isatty() else 2,
+        ),
+    ]
+    pipeline = make_pipeline(*steps)
+    fit_params = {}
+    if public.any():
+        validation = (PixelNormalizer().fit_transform(data.data[public]), names[public])
+        fit_params["ferclassifier__validation_data"] = validation
+    pipeline.fit(data.data[train_rows], names[train_rows], **fit_params)
+    write_atomic(args.output, lambda path: joblib.dump(pipeline, path))
+    print(f"saved {args.output}")
+    if args.report:
+        if not public.any():
+            raise CommandError(f"{args.data}: no PublicTest images to report on")
+        from .evaluation import make_report
+
+        metrics = make_report(
+            pipeline,
+            data.data[public],
+            names[public],
+            args.report,
+            title=f"fercls train: PublicTest ({args.data.name})",
+        )
+        print(f"PublicTest accuracy {metrics['accuracy']:.4f}; report in {args.report}")
+    return 0
+
+
+def write_atomic(path: Path, write) -> None:
+    """Write via a temporary file in the same folder and rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+# ----------------------------------------------------------------- evaluate
+def load_model(path):
+    """A fitted model: the bundled one, a saved model folder, or a joblib file."""
+    if path is None:
+        from .pretrained import load_pretrained
+
+        return load_pretrained()
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"model not found: {path}")
+    if path.is_dir():
+        from sklearn.pipeline import make_pipeline
+
+        from .preprocessing import PixelNormalizer, PixelStringParser
+        from .pretrained import load_classifier
+
+        classifier, metadata = load_classifier(path)
+        normalizer = PixelNormalizer(method=metadata["normalization"]).fit(
+            np.zeros((1, classifier.n_features_in_), dtype=np.uint8)
+        )
+        return make_pipeline(
+            PixelStringParser(n_pixels=classifier.n_features_in_), normalizer, classifier
+        )
+    import joblib
+
+    try:
+        return joblib.load(path)  # pickle: load only files you trust
+    except Exception as exc:  # unpickling raises many types; all mean "not a model file"
+        raise CommandError(
+            f"{path}: not a joblib model file ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def run_evaluate(args) -> int:
+    from .datasets import load_fer2013
+    from .evaluation import evaluate, make_report
+
+    data = load_fer2013(args.data)
+    rows = np.asarray(data.usage) == args.split
+    if not rows.any():
+        raise CommandError(
+            f"{args.data}: no {args.split} images (splits here: {sorted(set(data.usage))})"
+        )
+    model = load_model(args.model)
+    X, y = data.data[rows], _labels_for(model, data.target[rows])
+    if args.report:
+        metrics = make_report(
+            model, X, y, args.report, title=f"fercls evaluate: {args.split} ({args.data.name})"
+        )
+    else:
+        metrics = evaluate(model, X, y)
+    print(
+        f"{args.split}: {metrics['n']} images, accuracy {metrics['accuracy']:.4f}, "
+        f"macro-F1 {metrics['macro_f1']:.4f}, ECE {metrics['ece']:.4f}"
+    )
+    for label, m in metrics["per_class"].items():
+        print(
+            f"  {label:>9}: precision {m['precision']:.3f} recall {m['recall']:.3f} "
+            f"f1 {m['f1']:.3f} (n={m['support']})"
+        )
+    if args.report:
+        print(f"report: {args.report / 'index.html'}")
+    return 0
+
+
+def _labels_for(model, ids):
+    """Ids 0..6 as the model's label type: names if it predicts names."""
+    classes = np.asarray(model.classes_)
+    return np.asarray(EMOTIONS)[ids] if classes.dtype.kind in "UO" else ids
+
+
+# ------------------------------------------------------------------ predict
+def collect_images(paths) -> list[Path]:
+    files = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise CommandError(f"{path}: no image files ({', '.join(IMAGE_SUFFIXES)})")
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"no such image or folder: {path}")
+    return files
+
+
+def read_face(path: Path, size=(48, 48)) -> np.ndarray:
+    """A grayscale uint8 image resized to ``size`` (taken as already cropped to the face)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise CommandError(
+                    f"{path}: {image.width}x{image.height} is too large "
+                    f"(limit {MAX_IMAGE_PIXELS:,} pixels)"
+                )
+            gray = image.convert("L")
+            if gray.size != size[::-1]:
+                gray = gray.resize(size[::-1], Image.Resampling.BILINEAR)
+            return np.asarray(gray, dtype=np.uint8)
+    except (UnidentifiedImageError, Image.DecompressionBombError, SyntaxError) as exc:
+        raise CommandError(f"{path}: not a readable image ({exc})") from None
+    except OSError as exc:
+        raise CommandError(f"{path}: could not read image ({exc})") from None
+
+
+def run_predict(args) -> int:
+    files = collect_images(args.images)
+    pixels = np.stack([read_face(p).reshape(-1) for p in files])
+    model = load_model(args.model)
+    proba = model.predict_proba(pixels)
+    classes = [
+        str(c) if not isinstance(c, (int, np.integer)) else EMOTIONS[int(c)] for c in model.classes_
+    ]
+    rows = [
+        {
+            "file": str(f),
+            "emotion": classes[int(p.argmax())],
+            "probabilities": {c: round(float(v), 4) for c, v in zip(classes, p, strict=True)},
+        }
+        for f, p in zip(files, proba, strict=True)
+    ]
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    elif args.format == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["file", "emotion", *classes])
+        for r in rows:
+            writer.writerow([r["file"], r["emotion"], *(r["probabilities"][c] for c in classes)])
+        sys.stdout.write(out.getvalue())
+    else:
+        width = max(len(r["file"]) for r in rows)
+        print(f"{'file':{width}}  {'emotion':9} " + " ".join(f"{c[:7]:>7}" for c in classes))
+        for r in rows:
+            print(
+                f"{r['file']:{width}}  {r['emotion']:9} "
+                + " ".join(f"{r['probabilities'][c]:7.3f}" for c in classes)
+            )
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

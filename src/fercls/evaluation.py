@@ -1,0 +1,327 @@
+"""Evaluation: metrics, calibration, plots and a report folder in one call.
+
+Plots are drawn with matplotlib's object API (``Figure``), not pyplot, so
+reports work headless, from threads, and leave no global figure state.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    classification_report,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
+
+from .classifier import FERClassifier
+from .labels import EMOTIONS
+from .preprocessing import PixelStringParser
+
+
+def final_classifier(estimator) -> FERClassifier | None:
+    """The FERClassifier inside a pipeline (or the estimator itself), if any."""
+    if isinstance(estimator, FERClassifier):
+        return estimator
+    steps = getattr(estimator, "steps", None)
+    if steps:
+        return final_classifier(steps[-1][1])
+    return None
+
+
+def expected_calibration_error(y_true, proba, classes, n_bins=15) -> float:
+    """Expected calibration error of the top-class probability.
+
+    Predictions are binned by confidence into ``n_bins`` equal-width bins; the
+    ECE is the sample-weighted mean gap between each bin's accuracy and its mean
+    confidence (0 is perfectly calibrated).
+
+    Examples
+    --------
+    >>> expected_calibration_error(["a", "b"], np.array([[1.0, 0.0], [0.0, 1.0]]), ["a", "b"])
+    0.0
+    """
+    proba = np.asarray(proba, dtype=float)
+    confidence = proba.max(axis=1)
+    correct = np.asarray(classes)[proba.argmax(axis=1)] == np.asarray(y_true)
+    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
+    gap = 0.0
+    for b in np.unique(bins):
+        in_bin = bins == b
+        gap += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    return float(gap)
+
+
+def evaluate(estimator, X, y) -> dict:
+    """Metrics of a fitted classifier on (X, y), as a JSON-ready dict.
+
+    Returns
+    -------
+    dict
+        ``n``, ``accuracy``, ``macro_f1``, ``weighted_f1``, ``ece``,
+        ``per_class`` (precision, recall, F1 and support per label),
+        ``labels``, ``confusion_matrix`` (counts, rows = true labels) and
+        ``confusion_matrix_normalized`` (each row divided by its count).
+    """
+    y = np.asarray(y)
+    proba = estimator.predict_proba(X)
+    classes = np.asarray(estimator.classes_)
+    predicted = classes[proba.argmax(axis=1)]
+    labels = _label_order(classes, y)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y, predicted, labels=labels, zero_division=0
+    )
+    counts = confusion_matrix(y, predicted, labels=labels)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        normalized = np.nan_to_num(counts / counts.sum(axis=1, keepdims=True))
+    return {
+        "n": int(len(y)),
+        "accuracy": float(accuracy_score(y, predicted)),
+        "macro_f1": float(f1_score(y, predicted, labels=labels, average="macro", zero_division=0)),
+        "weighted_f1": float(
+            f1_score(y, predicted, labels=labels, average="weighted", zero_division=0)
+        ),
+        "ece": expected_calibration_error(y, proba, classes),
+        "labels": [_plain(v) for v in labels],
+        "per_class": {
+            str(_plain(label)): {
+                "precision": float(p),
+                "recall": float(r),
+                "f1": float(f),
+                "support": int(s),
+            }
+            for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
+        },
+        "confusion_matrix": counts.tolist(),
+        "confusion_matrix_normalized": np.round(normalized, 4).tolist(),
+    }
+
+
+def _label_order(classes, y):
+    """Emotion names in challenge order when the labels are emotions, else sorted."""
+    labels = list(np.unique(np.concatenate([classes, np.unique(y)])))
+    if all(str(v) in EMOTIONS for v in labels):
+        return [e for e in EMOTIONS if e in {str(v) for v in labels}]
+    return labels
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# ------------------------------------------------------------------- plots
+def _figure(width, height):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=110, layout="constrained")
+
+
+def plot_confusion_matrix(metrics: dict, *, normalized=True):
+    """Confusion matrix with class names on both axes and values in the cells.
+
+    Colours show the row-normalised share (recall per true class); each cell
+    prints the share and, with ``normalized=True``, the count beneath it.
+    """
+    counts = np.asarray(metrics["confusion_matrix"])
+    shares = np.asarray(metrics["confusion_matrix_normalized"])
+    labels = [str(v) for v in metrics["labels"]]
+    fig = _figure(1.1 * len(labels) + 2.5, 1.0 * len(labels) + 1.8)
+    ax = fig.add_subplot()
+    image = ax.imshow(shares if normalized else counts, cmap="Blues", vmin=0)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="share of true class" if normalized else "count")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"Confusion matrix (n={metrics['n']}, accuracy {metrics['accuracy']:.1%})")
+    threshold = (shares if normalized else counts).max() / 2
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            value = shares[i, j] if normalized else counts[i, j]
+            text = f"{shares[i, j]:.0%}\n{counts[i, j]}" if normalized else f"{counts[i, j]}"
+            ax.text(
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if value > threshold else "black",
+            )
+    return fig
+
+
+def plot_learning_curves(history: dict, best_epoch=None):
+    """Loss and accuracy per epoch, training vs validation, best epoch marked."""
+    fig = _figure(10, 4)
+    axes = fig.subplots(1, 2)
+    epochs = np.arange(1, len(history.get("loss", [])) + 1)
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        if metric in history:
+            ax.plot(epochs, history[metric], label="training", color="tab:blue")
+        if f"val_{metric}" in history:
+            ax.plot(epochs, history[f"val_{metric}"], label="validation", color="tab:orange")
+        if best_epoch:
+            ax.axvline(best_epoch, color="gray", linestyle="--", label=f"best epoch ({best_epoch})")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(metric.capitalize())
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return fig
+
+
+def plot_per_class_f1(metrics: dict):
+    """Horizontal bars of F1 per class, with the macro-F1 as a reference line."""
+    per_class = metrics["per_class"]
+    labels = list(per_class)
+    f1 = [per_class[k]["f1"] for k in labels]
+    fig = _figure(7, 0.45 * len(labels) + 1.5)
+    ax = fig.add_subplot()
+    bars = ax.barh(labels, f1, color="tab:blue")
+    ax.bar_label(
+        bars,
+        labels=[f"{v:.2f}  (n={per_class[k]['support']})" for k, v in zip(labels, f1, strict=True)],
+        padding=3,
+        fontsize=8,
+    )
+    ax.axvline(
+        metrics["macro_f1"],
+        color="tab:red",
+        linestyle="--",
+        label=f"macro-F1 {metrics['macro_f1']:.2f}",
+    )
+    ax.set_xlim(0, 1.15)
+    ax.invert_yaxis()
+    ax.set_xlabel("F1")
+    ax.set_title("F1 per class")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def plot_misclassified(images, y_true, y_pred, confidence, n=24, seed=0):
+    """A grid of misclassified images titled 'true → predicted (confidence)'.
+
+    Shows the most confident mistakes first: the ones most worth a look (they
+    are often label noise in FER2013).
+    """
+    wrong = np.flatnonzero(np.asarray(y_true) != np.asarray(y_pred))
+    chosen = wrong[np.argsort(-np.asarray(confidence)[wrong], kind="stable")][:n]
+    columns = 6
+    rows = max(1, int(np.ceil(len(chosen) / columns)))
+    fig = _figure(columns * 1.7, rows * 1.95)
+    axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, i in zip(axes, chosen, strict=False):
+        ax.imshow(images[i], cmap="gray", vmin=0, vmax=255)
+        ax.set_title(f"{y_true[i]} → {y_pred[i]}\n({confidence[i]:.0%})", fontsize=8)
+    fig.suptitle("Most confident mistakes (true → predicted)" if len(chosen) else "No mistakes")
+    return fig
+
+
+# ------------------------------------------------------------------ report
+def make_report(estimator, X, y, out_dir, *, title="fercls evaluation") -> dict:
+    """Evaluate and write a report folder.
+
+    Writes ``metrics.json``, ``classification_report.txt``,
+    ``confusion_matrix.png``, ``per_class_f1.png``, ``misclassified.png``,
+    ``learning_curves.png`` (when the classifier has a training history) and
+    ``index.html`` showing them together. Each file is written to a temporary
+    name and renamed, so an interrupted run never leaves half a file.
+
+    Parameters
+    ----------
+    estimator : fitted classifier or pipeline
+    X : pixel strings or pixel arrays, as the estimator takes them
+    y : array-like of labels
+    out_dir : path-like
+        Created if missing.
+
+    Returns
+    -------
+    dict
+        The metrics (as in :func:`evaluate`).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    y = np.asarray(y)
+    metrics = evaluate(estimator, X, y)
+    classes = np.asarray(estimator.classes_)
+    proba = estimator.predict_proba(X)
+    predicted = classes[proba.argmax(axis=1)]
+    files = {
+        "confusion_matrix.png": plot_confusion_matrix(metrics),
+        "per_class_f1.png": plot_per_class_f1(metrics),
+    }
+    images = _display_images(estimator, X)
+    if images is not None:
+        files["misclassified.png"] = plot_misclassified(images, y, predicted, proba.max(axis=1))
+    classifier = final_classifier(estimator)
+    history = getattr(classifier, "history_", None)
+    if history and history.get("loss"):
+        files["learning_curves.png"] = plot_learning_curves(history, classifier.best_iteration_)
+    for name, fig in files.items():
+        _write_atomic(out_dir / name, lambda path, fig=fig: fig.savefig(path, format="png"))
+    report = classification_report(
+        y, predicted, labels=metrics["labels"], digits=3, zero_division=0
+    )
+    _write_atomic(out_dir / "classification_report.txt", lambda p: Path(p).write_text(report))
+    _write_atomic(
+        out_dir / "metrics.json", lambda p: Path(p).write_text(json.dumps(metrics, indent=2))
+    )
+    _write_atomic(
+        out_dir / "index.html", lambda p: Path(p).write_text(_html(title, metrics, report, files))
+    )
+    return metrics
+
+
+def _display_images(estimator, X):
+    """48×48-style uint8 images for the misclassified grid, or None if X is not pixels."""
+    try:
+        pixels = PixelStringParser(n_pixels=None).transform(X)
+    except (ValueError, TypeError):
+        return None
+    classifier = final_classifier(estimator)
+    shape = getattr(classifier, "image_shape_", None)
+    if shape is None or int(np.prod(shape)) != pixels.shape[1]:
+        return None
+    return pixels.reshape(-1, *shape)
+
+
+def _write_atomic(path: Path, write) -> None:
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _html(title, metrics, report, files) -> str:
+    images = "\n".join(
+        f'<figure><img src="{name}" alt="{name}"><figcaption>{name}</figcaption></figure>'
+        for name in files
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}
+figure{{display:inline-block;margin:1em;vertical-align:top}} img{{max-width:560px}}
+td,th{{padding:0 1em;text-align:right}}</style></head><body>
+<h1>{html.escape(title)}</h1>
+<table><tr><th>images</th><th>accuracy</th><th>macro-F1</th><th>weighted F1</th><th>ECE</th></tr>
+<tr><td>{metrics["n"]}</td><td>{metrics["accuracy"]:.4f}</td><td>{metrics["macro_f1"]:.4f}</td>
+<td>{metrics["weighted_f1"]:.4f}</td><td>{metrics["ece"]:.4f}</td></tr></table>
+<h2>Classification report</h2><pre>{html.escape(report)}</pre>
+{images}
+</body></html>
+"""

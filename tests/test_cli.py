@@ -1,0 +1,161 @@
+import io
+import json
+import zipfile
+
+import joblib
+import numpy as np
+import pytest
+from helpers import make_faces
+from PIL import Image
+
+from fercls.cli import main
+from fercls.labels import EMOTIONS
+
+SPLIT_NAMES = [("train", "Training")] * 4 + [("test", "PublicTest"), ("test", "PrivateTest")]
+
+
+def png(array):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def tiny_zip(tmp_path_factory):
+    """A Kaggle-layout zip of 48x48 synthetic faces: 3 emotions, all three splits."""
+    images, labels = make_faces(n_per_class=24, size=48, n_classes=3)
+    path = tmp_path_factory.mktemp("data") / "archive.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+            folder, prefix = SPLIT_NAMES[i % len(SPLIT_NAMES)]
+            archive.writestr(f"{folder}/{EMOTIONS[[3, 4, 6][label]]}/{prefix}_{i}.png", png(image))
+        archive.writestr("train/happy/Training_dup.png", png(images[0]))  # a duplicate
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_zip, tmp_path_factory):
+    out = tmp_path_factory.mktemp("model")
+    code = main(
+        [
+            "train",
+            str(tiny_zip),
+            "--architecture",
+            "simple",
+            "--max-iter",
+            "2",
+            "--output",
+            str(out / "model.joblib"),
+            "--report",
+            str(out / "report"),
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("command", [[], ["info"], ["train"], ["evaluate"], ["predict"]])
+def test_every_command_has_help(capsys, command):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: fercls" in capsys.readouterr().out
+
+
+def test_info_counts_splits_classes_and_duplicates(capsys, tiny_zip):
+    code, out, _ = run(capsys, "info", tiny_zip, "--format", "json")
+    summary = json.loads(out)
+    assert code == 0 and summary["images"] == 73
+    assert sum(summary["counts"]["Training"].values()) == 49
+    assert summary["duplicate_groups"] == 1 and summary["duplicated_images"] == 2
+    code, out, _ = run(capsys, "info", tiny_zip)
+    assert "PrivateTest" in out and "duplicate groups: 1" in out
+
+
+def test_train_saves_a_pipeline_and_a_report(trained):
+    model = joblib.load(trained / "model.joblib")
+    assert set(model.classes_) == {"happy", "sad", "neutral"}
+    assert (trained / "report" / "index.html").exists()
+    assert not list(trained.glob(".model.joblib*"))  # no temporary file left behind
+
+
+def test_evaluate_a_saved_model_with_report(capsys, tiny_zip, trained, tmp_path):
+    code, out, _ = run(
+        capsys,
+        "evaluate",
+        tiny_zip,
+        "--model",
+        trained / "model.joblib",
+        "--split",
+        "PrivateTest",
+        "--report",
+        tmp_path / "r",
+    )
+    assert code == 0 and "PrivateTest: 12 images, accuracy" in out
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["n"] == 12
+    assert (tmp_path / "r" / "confusion_matrix.png").exists()
+    assert (tmp_path / "r" / "learning_curves.png").exists()
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv"])
+def test_predict_on_files_and_folders(capsys, trained, tmp_path, fmt):
+    faces, _ = make_faces(n_per_class=1, size=48, n_classes=2)
+    Image.fromarray(faces[0]).save(tmp_path / "crop.png")
+    Image.fromarray(np.stack([np.kron(faces[1], np.ones((4, 4), np.uint8))] * 3, -1)).save(
+        tmp_path / "photo.jpg"
+    )
+    code, out, _ = run(
+        capsys, "predict", "--model", trained / "model.joblib", "--format", fmt, tmp_path
+    )
+    assert code == 0
+    if fmt == "json":
+        rows = json.loads(out)
+        assert [r["file"].rsplit("/", 1)[1] for r in rows] == ["crop.png", "photo.jpg"]
+        assert set(rows[0]["probabilities"]) == {"happy", "sad", "neutral"}
+        assert sum(rows[0]["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+    elif fmt == "csv":
+        assert out.splitlines()[0].startswith("file,emotion,")
+        assert len(out.splitlines()) == 3
+    else:
+        assert "crop.png" in out and "photo.jpg" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["info", "missing.zip"], "not found"),
+        (["evaluate", "{zip}", "--model", "missing.joblib"], "model not found"),
+        (["evaluate", "{zip}", "--model", "{notamodel}"], "not a joblib model file"),
+        (["predict", "--model", "{model}", "missing.png"], "no such image or folder"),
+        (["predict", "--model", "{model}", "{notanimage}"], "not a readable image"),
+        (["predict", "--model", "{model}", "{emptydir}"], "no image files"),
+        (["info", "{notanimage}"], "expected the challenge CSV"),
+    ],
+)
+def test_failures_exit_non_zero_with_one_line(capsys, tmp_path, tiny_zip, trained, argv, message):
+    (tmp_path / "bad.png").write_text("this is text")
+    (tmp_path / "bad.joblib").write_text("not a pickle")
+    (tmp_path / "empty").mkdir()
+    values = {
+        "{zip}": tiny_zip,
+        "{model}": trained / "model.joblib",
+        "{notanimage}": tmp_path / "bad.png",
+        "{notamodel}": tmp_path / "bad.joblib",
+        "{emptydir}": tmp_path / "empty",
+    }
+    code, out, err = run(capsys, *[values.get(a, a) for a in argv])
+    assert code == 1
+    assert err.startswith("fercls: error:") and message in err and err.count("\n") == 1
+
+
+def test_bad_usage_exits_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate"])
+    assert exit_info.value.code == 2
