@@ -148,7 +148,8 @@ def main(argv=None):
     )
     callbacks = [time_budget_callback(args.minutes, args.learning_rate_init)] if budget else []
     start = time.perf_counter()
-    with contextlib.redirect_stdout(sys.stderr):  # Keras progress to stderr; stdout is the JSON line
+    # Keras prints progress to stdout; keep stdout for the one JSON line.
+    with contextlib.redirect_stdout(sys.stderr):
         clf.fit(X_train, y_train, validation_data=(X_public, y_public), callbacks=callbacks)
     train_seconds = time.perf_counter() - start
 
