@@ -8,6 +8,7 @@ from ._version import __version__
 from .architectures import ARCHITECTURES
 from .classifier import FERClassifier
 from .datasets import load_fer2013
+from .faces import FaceCropper
 from .labels import EMOTIONS
 from .preprocessing import PixelNormalizer, PixelStringParser
 from .pretrained import load_pretrained
@@ -15,6 +16,7 @@ from .pretrained import load_pretrained
 __all__ = [
     "ARCHITECTURES",
     "EMOTIONS",
+    "FaceCropper",
     "FERClassifier",
     "PixelNormalizer",
     "PixelStringParser",

@@ -128,7 +128,38 @@ def build_parser() -> argparse.ArgumentParser:
         help="joblib file or saved model folder (default: the bundled pretrained model)",
     )
     predict.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    predict.add_argument(
+        "--detect-faces",
+        action="store_true",
+        help="find every face (OpenCV Haar cascade) and classify each",
+    )
+    predict.add_argument(
+        "--annotate",
+        type=Path,
+        metavar="DIR",
+        help="with --detect-faces: write copies with boxes and labels here",
+    )
     predict.set_defaults(run=run_predict)
+
+    video = commands.add_parser(
+        "video",
+        help="emotions in a video file or webcam stream",
+        description="Detect and classify faces in every frame; write "
+        "an annotated video and/or show a live window.",
+    )
+    source = video.add_mutually_exclusive_group(required=True)
+    source.add_argument("input", nargs="?", type=Path, help="video file")
+    source.add_argument("--webcam", type=int, metavar="INDEX", help="webcam index (e.g. 0)")
+    video.add_argument("--output", type=Path, help="write the annotated video here (.mp4)")
+    video.add_argument("--show", action="store_true", help="show a live window (needs a display)")
+    video.add_argument(
+        "--model", type=Path, help="joblib file or saved model folder (default: bundled)"
+    )
+    video.add_argument(
+        "--smoothing", type=int, default=5, help="frames to average (default: %(default)s)"
+    )
+    video.add_argument("--max-frames", type=int, help="stop after this many frames")
+    video.set_defaults(run=run_video)
     return parser
 
 
@@ -372,6 +403,10 @@ def read_face(path: Path, size=(48, 48)) -> np.ndarray:
 
 
 def run_predict(args) -> int:
+    if args.detect_faces:
+        return run_predict_faces(args)
+    if args.annotate:
+        raise CommandError("--annotate needs --detect-faces")
     files = collect_images(args.images)
     pixels = np.stack([read_face(p).reshape(-1) for p in files])
     model = load_model(args.model)
@@ -404,6 +439,86 @@ def run_predict(args) -> int:
                 f"{r['file']:{width}}  {r['emotion']:9} "
                 + " ".join(f"{r['probabilities'][c]:7.3f}" for c in classes)
             )
+    return 0
+
+
+def run_predict_faces(args) -> int:
+    from .faces import read_image
+    from .video import draw_faces, faces_in_image
+
+    files = collect_images(args.images)
+    model = load_model(args.model)
+    results = []
+    for path in files:
+        image = read_image(path)
+        faces = faces_in_image(image, model)
+        results.append({"file": str(path), "faces": [f.as_dict() for f in faces]})
+        if args.annotate:
+            _write_annotated(args.annotate / f"{path.stem}.annotated.png", image, faces, draw_faces)
+    if args.format == "json":
+        print(json.dumps(results, indent=2))
+    elif args.format == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["file", "x", "y", "width", "height", "emotion", *EMOTIONS])
+        for r in results:
+            for f in r["faces"]:
+                writer.writerow(
+                    [
+                        r["file"],
+                        *f["box"],
+                        f["emotion"],
+                        *(f["probabilities"].get(e, "") for e in EMOTIONS),
+                    ]
+                )
+        sys.stdout.write(out.getvalue())
+    else:
+        for r in results:
+            if not r["faces"]:
+                print(f"{r['file']}: no face found")
+            for f in r["faces"]:
+                x, y, w, h = f["box"]
+                print(
+                    f"{r['file']}: face at x={x} y={y} {w}x{h}: {f['emotion']} "
+                    f"({f['probabilities'][f['emotion']]:.0%})"
+                )
+    return 0
+
+
+def _write_annotated(path: Path, image, faces, draw) -> None:
+    import cv2
+
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR if image.ndim == 3 else cv2.COLOR_GRAY2BGR)
+    draw(bgr, faces)
+    ok, encoded = cv2.imencode(".png", bgr)
+    if not ok:
+        raise CommandError(f"could not encode {path}")
+    write_atomic(path, lambda temporary: Path(temporary).write_bytes(encoded.tobytes()))
+
+
+def run_video(args) -> int:
+    from .video import annotate_video
+
+    if args.output is None and not args.show:
+        raise CommandError("nothing to do: pass --output FILE and/or --show")
+    if args.input is not None and not args.input.exists():
+        raise FileNotFoundError(f"no such video: {args.input}")
+    source = args.webcam if args.webcam is not None else args.input
+    stats = annotate_video(
+        source,
+        load_model(args.model),
+        output=args.output,
+        show=args.show,
+        smoothing=args.smoothing,
+        max_frames=args.max_frames,
+    )
+    print(
+        f"{stats['frames']} frames, {stats['faces']} faces, {stats['fps']:.1f} frames/s "
+        f"(detection {stats['detect_seconds']:.1f} s, "
+        f"classification {stats['classify_seconds']:.1f} s)"
+    )
+    if args.output:
+        print(f"saved {args.output}")
     return 0
 
 

@@ -1,0 +1,78 @@
+"""Measure where OpenCV's Haar face detector puts its box inside FER2013's frame.
+
+FaceCropper should crop photos the way FER2013 was cropped. Running the
+detector on (upscaled, edge-padded) FER2013 training images shows the box it
+finds relative to FER's own 48x48 frame; the frame-to-box ratio is the margin
+FaceCropper needs. Prints one JSON line.
+
+    python benchmarks/face_crop_margin.py [--n 1500]
+
+Measured 2026-11-22 (1,500 random training images, 1,190 detected): median box
+x, y, w, h = 0.010, 0.005, 0.979, 0.979 of the frame, centre (0.503, 0.497),
+IQR of the width 0.13 -> margin 0.011 per side, i.e. none: FaceCropper's
+default margin is 0.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from fercls import load_fer2013
+from fercls.faces import haar_cascade
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013.zip"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--n", type=int, default=1500)
+    parser.add_argument("--scale", type=int, default=4)
+    args = parser.parse_args()
+    import cv2
+
+    data = load_fer2013(args.data)
+    rows = np.random.default_rng(0).choice(
+        np.flatnonzero(data.usage == "Training"), args.n, replace=False
+    )
+    side = 48 * args.scale
+    pad = side // 2
+    cascade = haar_cascade()
+    boxes = []
+    for row in rows:
+        image = cv2.resize(data.images[row], (side, side), interpolation=cv2.INTER_CUBIC)
+        # Edge padding lets the detector return a box larger than the frame.
+        padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        found = cascade.detectMultiScale(
+            cv2.equalizeHist(padded), scaleFactor=1.05, minNeighbors=5, minSize=(side // 3,) * 2
+        )
+        if len(found):
+            x, y, w, h = max(found, key=lambda b: b[2] * b[3])
+            boxes.append(((x - pad) / side, (y - pad) / side, w / side, h / side))
+    boxes = np.asarray(boxes)
+    median = np.median(boxes, axis=0)
+    width = median[2]
+    print(
+        json.dumps(
+            {
+                "benchmark": "face_crop_margin",
+                "images": int(args.n),
+                "detected": int(len(boxes)),
+                "median_box_xywh": np.round(median, 3).tolist(),
+                "box_width_iqr": round(
+                    float(np.subtract(*np.percentile(boxes[:, 2], [75, 25]))), 3
+                ),
+                "box_centre": [
+                    round(float(np.median(boxes[:, 0] + boxes[:, 2] / 2)), 3),
+                    round(float(np.median(boxes[:, 1] + boxes[:, 3] / 2)), 3),
+                ],
+                "margin_per_side": round(float((1 / width - 1) / 2), 3),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,316 @@
+"""Emotions in video files and webcam streams: detect, classify, smooth, annotate.
+
+from fercls import load_pretrained
+from fercls.video import annotate_video
+stats = annotate_video("clip.mp4", load_pretrained(), output="annotated.mp4")
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .faces import FaceCropper, read_image
+from .labels import EMOTIONS
+
+_COLOURS = {  # BGR, for OpenCV drawing
+    "angry": (40, 40, 220),
+    "disgust": (40, 140, 40),
+    "fear": (160, 60, 160),
+    "happy": (40, 200, 240),
+    "sad": (200, 120, 40),
+    "surprise": (40, 160, 255),
+    "neutral": (200, 200, 200),
+}
+
+
+@dataclass
+class Face:
+    """One detected face: its box, predicted emotion and probabilities."""
+
+    box: tuple
+    emotion: str
+    probabilities: dict
+
+    def as_dict(self):
+        return {
+            "box": [int(v) for v in self.box],
+            "emotion": self.emotion,
+            "probabilities": {k: round(float(v), 4) for k, v in self.probabilities.items()},
+        }
+
+
+def class_names(model) -> list[str]:
+    """The model's classes as emotion names (ids 0..6 are mapped to names)."""
+    return [
+        EMOTIONS[int(c)] if isinstance(c, (int, np.integer)) else str(c) for c in model.classes_
+    ]
+
+
+def faces_in_image(image, model, cropper=None) -> list[Face]:
+    """Every face in one image with its emotion, largest first.
+
+    Parameters
+    ----------
+    image : path or array (grayscale, RGB or RGBA)
+    model : fitted classifier or pipeline taking flat 48×48 uint8 pixels
+    cropper : FaceCropper, optional
+    """
+    cropper = cropper or FaceCropper()
+    image = read_image(image)
+    boxes = cropper.detect(image)
+    if not len(boxes):
+        return []
+    crops = np.stack([cropper.crop(image, b).reshape(-1) for b in boxes])
+    proba = model.predict_proba(crops)
+    names = class_names(model)
+    return [
+        Face(tuple(int(v) for v in box), names[int(p.argmax())], dict(zip(names, p, strict=True)))
+        for box, p in zip(boxes, proba, strict=True)
+    ]
+
+
+def draw_faces(frame_bgr: np.ndarray, faces: list[Face], caption: str | None = None) -> np.ndarray:
+    """Draw boxes and 'emotion 87%' labels on a BGR frame (in place) and return it."""
+    import cv2
+
+    for face in faces:
+        x, y, w, h = face.box
+        colour = _COLOURS.get(face.emotion, (0, 255, 0))
+        thickness = max(2, w // 60)
+        cv2.rectangle(frame_bgr, (x, y), (x + w, y + h), colour, thickness)
+        label = f"{face.emotion} {face.probabilities[face.emotion]:.0%}"
+        scale = max(0.5, w / 180)
+        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        top = max(0, y - th - base - 4)
+        cv2.rectangle(frame_bgr, (x, top), (x + tw + 4, top + th + base + 4), colour, -1)
+        cv2.putText(
+            frame_bgr,
+            label,
+            (x + 2, top + th + 2),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
+    if caption:
+        cv2.putText(
+            frame_bgr,
+            caption,
+            (8, 22),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.6,
+            (255, 255, 255),
+            2,
+            cv2.LINE_AA,
+        )
+        cv2.putText(
+            frame_bgr, caption, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA
+        )
+    return frame_bgr
+
+
+def _iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    return inter / float(aw * ah + bw * bh - inter) if inter else 0.0
+
+
+@dataclass
+class _Track:
+    box: tuple
+    history: deque
+
+
+@dataclass
+class ProbabilitySmoother:
+    """Average each face's probabilities over its last ``window`` frames.
+
+    Faces are followed from frame to frame by box overlap (IoU ≥ 0.3); a face
+    that appears starts a new history, one that disappears is dropped.
+    """
+
+    window: int = 5
+    tracks: list = field(default_factory=list)
+
+    def update(self, faces: list[Face]) -> list[Face]:
+        if self.window <= 1:
+            return faces
+        remaining = list(self.tracks)
+        updated, smoothed = [], []
+        for face in faces:
+            best = max(remaining, key=lambda t: _iou(t.box, face.box), default=None)
+            if best is not None and _iou(best.box, face.box) >= 0.3:
+                remaining.remove(best)
+                track = _Track(face.box, best.history)
+            else:
+                track = _Track(face.box, deque(maxlen=self.window))
+            track.history.append(np.asarray(list(face.probabilities.values())))
+            mean = np.mean(track.history, axis=0)
+            names = list(face.probabilities)
+            smoothed.append(
+                Face(face.box, names[int(mean.argmax())], dict(zip(names, mean, strict=True)))
+            )
+            updated.append(track)
+        self.tracks = updated
+        return smoothed
+
+
+def open_capture(source):
+    """An OpenCV capture for a file path or a webcam index."""
+    import cv2
+
+    capture = cv2.VideoCapture(int(source) if str(source).isdigit() else str(source))
+    if not capture.isOpened():
+        kind = "webcam" if str(source).isdigit() else "video file"
+        raise OSError(f"could not open {kind} {source}")
+    return capture
+
+
+def annotate_video(
+    source,
+    model,
+    *,
+    output=None,
+    show=False,
+    smoothing=5,
+    max_frames=None,
+    cropper=None,
+    fps=None,
+    capture=None,
+    on_frame=None,
+) -> dict:
+    """Detect and classify faces in every frame; write and/or show the annotated video.
+
+    Parameters
+    ----------
+    source : path or int
+        A video file, or a webcam index.
+    model : fitted classifier or pipeline taking flat 48×48 uint8 pixels
+    output : path, optional
+        Write the annotated video here (mp4v codec; written to a temporary
+        file and renamed when complete).
+    show : bool
+        Show a live window (needs an OpenCV build with GUI support; the
+        headless wheel has none, so use ``output`` there).
+    smoothing : int
+        Average probabilities over this many frames per face (1 = off).
+    max_frames : int, optional
+        Stop after this many frames (a webcam otherwise runs until 'q' or Ctrl-C).
+    capture : object with ``read()`` and ``release()``, optional
+        Use this instead of opening ``source`` (for tests or custom cameras).
+    on_frame : callable(index, faces), optional
+        Called with each frame's faces (after smoothing).
+
+    Returns
+    -------
+    dict
+        ``frames``, ``faces`` (total detections), ``seconds``, ``fps``, and
+        the seconds spent in ``detect_seconds`` and ``classify_seconds``.
+    """
+    import cv2
+
+    capture = capture or open_capture(source)
+    cropper = cropper or FaceCropper()
+    smoother = ProbabilitySmoother(window=smoothing)
+    names = class_names(model)
+    writer = temporary = None
+    stats = {"frames": 0, "faces": 0, "detect_seconds": 0.0, "classify_seconds": 0.0}
+    start = time.perf_counter()
+    try:
+        while max_frames is None or stats["frames"] < max_frames:
+            ok, frame = capture.read()
+            if not ok or frame is None:
+                break
+            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if frame.ndim == 3 else frame
+            t0 = time.perf_counter()
+            boxes = cropper.detect(rgb)
+            t1 = time.perf_counter()
+            faces = []
+            if len(boxes):
+                crops = np.stack([cropper.crop(rgb, b).reshape(-1) for b in boxes])
+                proba = model.predict_proba(crops)
+                faces = [
+                    Face(
+                        tuple(int(v) for v in b),
+                        names[int(p.argmax())],
+                        dict(zip(names, p, strict=True)),
+                    )
+                    for b, p in zip(boxes, proba, strict=True)
+                ]
+            t2 = time.perf_counter()
+            faces = smoother.update(faces)
+            stats["detect_seconds"] += t1 - t0
+            stats["classify_seconds"] += t2 - t1
+            stats["frames"] += 1
+            stats["faces"] += len(faces)
+            if on_frame:
+                on_frame(stats["frames"] - 1, faces)
+            if output is None and not show:
+                continue
+            elapsed = time.perf_counter() - start
+            canvas = frame if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+            draw_faces(canvas, faces, caption=f"{stats['frames'] / elapsed:.1f} fps")
+            if output is not None:
+                if writer is None:
+                    writer, temporary = _open_writer(
+                        output, canvas.shape, fps or _capture_fps(capture)
+                    )
+                writer.write(canvas)
+            if show:
+                try:
+                    cv2.imshow("fercls", canvas)
+                    if cv2.waitKey(1) & 0xFF == ord("q"):
+                        break
+                except cv2.error:
+                    raise OSError(
+                        "this OpenCV build cannot open windows (headless); "
+                        "use --output to write the annotated video instead"
+                    ) from None
+    except BaseException:
+        if writer is not None:
+            writer.release()
+            temporary.unlink(missing_ok=True)  # never leave half a video behind
+        raise
+    finally:
+        capture.release()
+    if writer is not None:
+        writer.release()
+    if temporary is not None:
+        temporary.replace(output)
+    seconds = time.perf_counter() - start
+    stats.update(
+        seconds=round(seconds, 3), fps=round(stats["frames"] / seconds, 2) if seconds else 0.0
+    )
+    if not stats["frames"]:
+        raise ValueError(f"{source}: no frames could be read")
+    return stats
+
+
+def _capture_fps(capture) -> float:
+    import cv2
+
+    fps = capture.get(cv2.CAP_PROP_FPS) if hasattr(capture, "get") else 0
+    return fps if fps and fps > 0 else 25.0
+
+
+def _open_writer(output, shape, fps):
+    import cv2
+
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_name(f".{output.stem}.partial{output.suffix}")
+    writer = cv2.VideoWriter(
+        str(temporary), cv2.VideoWriter_fourcc(*"mp4v"), fps, (shape[1], shape[0])
+    )
+    if not writer.isOpened():
+        raise OSError(f"could not open {output} for writing (mp4v codec)")
+    return writer, temporary

@@ -1,0 +1,99 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from fercls import FaceCropper
+from fercls.faces import read_image
+
+skimage_data = pytest.importorskip(
+    "skimage.data", reason="scikit-image (dev extra) is not installed"
+)
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return skimage_data.astronaut()  # a real photo with one smiling face
+
+
+@pytest.fixture(scope="module")
+def two_faces(astronaut):
+    return np.concatenate([astronaut, astronaut[:, ::-1]], axis=1)
+
+
+def test_detects_the_one_face_in_a_real_photo(astronaut):
+    boxes = FaceCropper().detect(astronaut)
+    assert boxes.shape == (1, 4)
+    x, y, w, h = boxes[0]
+    assert 150 < x < 210 and 40 < y < 100 and 80 < w < 120  # the face, not the suit or flag
+
+
+def test_finds_every_face_largest_first_and_none_in_a_blank_image(two_faces):
+    cropper = FaceCropper()
+    boxes = cropper.detect(two_faces)
+    assert len(boxes) == 2
+    assert boxes[0, 2] * boxes[0, 3] >= boxes[1, 2] * boxes[1, 3]
+    assert cropper.detect(np.full((300, 300, 3), 128, np.uint8)).shape == (0, 4)
+
+
+def test_crops_are_flat_48x48_uint8_rows_like_fer2013(astronaut, tmp_path):
+    Image.fromarray(astronaut).save(tmp_path / "astronaut.jpg")
+    out = FaceCropper().fit_transform([astronaut, tmp_path / "astronaut.jpg"])
+    assert out.shape == (2, 2304) and out.dtype == np.uint8
+    assert np.abs(out[0].astype(int) - out[1]).mean() < 8  # JPEG re-encoding only
+
+
+def test_margin_widens_the_crop(astronaut):
+    box = FaceCropper().detect(astronaut)[0]
+    tight = FaceCropper().crop(astronaut, box)
+    wide = FaceCropper(margin=0.5).crop(astronaut, box)
+    assert tight.shape == wide.shape == (48, 48)
+    assert not np.array_equal(tight, wide)
+
+
+def test_faces_at_the_border_are_padded_not_cut():
+    image = np.zeros((100, 100), np.uint8)
+    crop = FaceCropper(margin=0.25).crop(image, (80, 80, 40, 40))
+    assert crop.shape == (48, 48)
+
+
+def test_no_face_policy():
+    blank = np.full((120, 120), 90, np.uint8)
+    with pytest.raises(ValueError, match="image 1: no face found; pass on_missing='whole'"):
+        FaceCropper().transform([np.full((120, 120), 90, np.uint8), blank])
+    whole = FaceCropper(on_missing="whole").transform([blank])
+    assert whole.shape == (1, 2304) and np.all(whole == 90)
+
+
+@pytest.mark.parametrize(
+    ("source", "error", "message"),
+    [
+        (np.zeros((4, 4, 2)), ValueError, r"expected an image of shape"),
+        ("missing.png", FileNotFoundError, "no such image"),
+    ],
+)
+def test_bad_images_are_rejected(source, error, message):
+    with pytest.raises(error, match=message):
+        read_image(source)
+
+
+def test_unreadable_file_is_rejected(tmp_path):
+    (tmp_path / "x.png").write_text("not an image")
+    with pytest.raises(ValueError, match="not a readable image"):
+        read_image(tmp_path / "x.png")
+
+
+def test_float_and_rgba_arrays_are_accepted(astronaut):
+    rgba = np.concatenate([astronaut, np.full(astronaut.shape[:2] + (1,), 255, np.uint8)], axis=2)
+    assert read_image(rgba).shape == astronaut.shape
+    assert read_image(astronaut / 255.0).dtype == np.uint8
+
+
+def test_pipeline_with_the_pretrained_model_reads_the_astronaut_as_happy(astronaut):
+    from sklearn.pipeline import make_pipeline
+
+    from fercls import load_pretrained
+
+    model = make_pipeline(
+        FaceCropper(), *[step for _, step in load_pretrained(with_parser=False).steps]
+    )
+    assert model.predict([astronaut]).tolist() == ["happy"]

@@ -1,0 +1,59 @@
+import json
+from importlib import resources
+
+import numpy as np
+import pytest
+from helpers import make_faces
+
+from fercls import EMOTIONS, FERClassifier, load_pretrained
+from fercls.preprocessing import format_pixel_strings
+from fercls.pretrained import PRETRAINED_DIR, load_classifier, save_classifier
+
+
+@pytest.fixture(scope="module")
+def pretrained():
+    return load_pretrained()
+
+
+@pytest.fixture(scope="module")
+def card():
+    path = resources.files("fercls") / PRETRAINED_DIR / "model.json"
+    return json.loads(path.read_text())["card"]
+
+
+def test_bundled_files_are_small():
+    folder = resources.files("fercls") / PRETRAINED_DIR
+    total = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+    assert 0 < total <= 20 * 1024**2
+
+
+def test_predicts_emotion_names_from_pixels_and_strings(pretrained):
+    pixels = make_faces(n_per_class=2, size=48, n_classes=2)[0].reshape(4, -1)
+    names = pretrained.predict(pixels)
+    assert set(names) <= set(EMOTIONS)
+    np.testing.assert_array_equal(pretrained.predict(format_pixel_strings(pixels)), names)
+    np.testing.assert_allclose(pretrained.predict_proba(pixels).sum(1), 1.0)
+
+
+def test_card_figures_are_reproduced_on_private_test(pretrained, card, fer_bunch):
+    private = fer_bunch.usage == "PrivateTest"
+    truth = np.asarray(EMOTIONS)[fer_bunch.target[private]]
+    accuracy = np.mean(pretrained.predict(fer_bunch.data[private]) == truth)
+    assert accuracy == pytest.approx(card["private_accuracy"], abs=1e-4)
+
+
+def test_save_and_load_round_trip_is_exact_and_atomic(tmp_path):
+    images, labels = make_faces(n_per_class=10, size=12, n_classes=2)
+    X = images.reshape(len(images), -1) / 255.0
+    clf = FERClassifier("simple", max_iter=2, augment=False, random_state=0).fit(X, labels)
+    save_classifier(clf, tmp_path / "m", card={"note": "test"})
+    save_classifier(clf, tmp_path / "m")  # replacing an existing folder
+    loaded, metadata = load_classifier(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    assert loaded.classes_.tolist() == [0, 1] and metadata["normalization"] == "scale"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no staging folders left
+
+
+def test_loading_a_folder_without_a_model_fails_clearly(tmp_path):
+    with pytest.raises(FileNotFoundError, match="expected model.json and model.weights.h5"):
+        load_classifier(tmp_path)
