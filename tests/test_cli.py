@@ -60,7 +60,7 @@ def run(capsys, *argv):
     return code, captured.out, captured.err
 
 
-@pytest.mark.parametrize("command", [[], ["info"], ["train"], ["evaluate"], ["predict"]])
+@pytest.mark.parametrize("command", [[], ["info"], ["train"], ["evaluate"], ["predict"], ["video"]])
 def test_every_command_has_help(capsys, command):
     with pytest.raises(SystemExit) as exit_info:
         main([*command, "--help"])
@@ -159,3 +159,23 @@ def test_bad_usage_exits_2(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["evaluate"])
     assert exit_info.value.code == 2
+
+
+def test_evaluate_the_bundled_model_on_real_private_test(capsys, fer_zip, tmp_path):
+    code, out, _ = run(capsys, "evaluate", fer_zip, "--split", "PrivateTest", "--report", tmp_path)
+    assert code == 0 and "PrivateTest: 3589 images" in out
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["n"] == 3589 and metrics["labels"] == list(EMOTIONS)
+    assert (tmp_path / "confusion_matrix.png").exists() and (
+        tmp_path / "learning_curves.png"
+    ).exists()
+
+
+def test_info_on_the_real_zip_matches_the_data_readme(capsys, fer_zip):
+    code, out, _ = run(capsys, "info", fer_zip, "--format", "json")
+    summary = json.loads(out)
+    assert code == 0 and summary["images"] == 35887
+    assert summary["duplicate_groups"] == 1516 and summary["duplicated_images"] == 3369
+    assert summary["duplicate_groups_with_conflicting_labels"] == 57
+    assert summary["duplicate_groups_spanning_training_and_test"] == 531
+    assert summary["test_images_identical_to_training"]["PrivateTest"] == 288

@@ -180,7 +180,7 @@ def run_info(args) -> int:
     spans = {}
     for g in np.unique(groups[duplicated]):
         spans.setdefault(tuple(sorted(set(usage[groups == g]))), []).append(int(g))
-    cross = sum(len(v) for k, v in spans.items() if len(k) > 1)
+    cross = sum(len(v) for k, v in spans.items() if "Training" in k and len(k) > 1)
     blank = np.flatnonzero(data.data.max(axis=1) == data.data.min(axis=1))
     summary = {
         "source": str(args.data),
@@ -189,7 +189,7 @@ def run_info(args) -> int:
         "blank_images": int(len(blank)),
         "duplicate_groups": int((sizes > 1).sum()),
         "duplicated_images": int(duplicated.sum()),
-        "duplicate_groups_across_splits": int(cross),
+        "duplicate_groups_spanning_training_and_test": int(cross),
         "duplicate_groups_with_conflicting_labels": int(
             sum(len(set(data.target[groups == g])) > 1 for g in np.flatnonzero(sizes > 1))
         ),
