@@ -1,6 +1,6 @@
 """Write docs/model_card.md from a saved model's model.json (figures never typed by hand).
 
-    python benchmarks/model_card.py src/fercls/models/fer2013_vgg_small > docs/model_card.md
+python benchmarks/model_card.py src/fercls/models/fer2013_vgg_small > docs/model_card.md
 """
 
 import json
@@ -42,8 +42,10 @@ predicts one of seven emotions: {emotions}.
 |---|---|
 | accuracy | **{private_accuracy:.2%}** |
 | macro-F1 | {private_macro_f1:.4f} |
-| accuracy on the {private_unseen_n:,} PrivateTest images not identical to a training image | {private_unseen_accuracy:.2%} |
-| accuracy with horizontal-flip test-time augmentation (not used by `predict`) | {private_accuracy_flip_tta:.2%} |
+| accuracy on the {private_unseen_n:,} PrivateTest images not identical \
+to a training image | {private_unseen_accuracy:.2%} |
+| accuracy with horizontal-flip test-time augmentation \
+(not used by `predict`) | {private_accuracy_flip_tta:.2%} |
 | PublicTest accuracy (the selection split) | {public_accuracy:.2%} |
 
 Recall per class on PrivateTest:
@@ -83,36 +85,39 @@ def main(folder):
     params = meta["params"]
     recall = card["private_recall"]
     budget = card.get("budget_minutes")
-    print(TEMPLATE.format(
-        folder=folder.as_posix(),
-        architecture=params["architecture"],
-        parameters=card["parameters"],
-        size_mb=(folder / "model.weights.h5").stat().st_size / 1e6,
-        normalization=meta["normalization"],
-        emotions=", ".join(meta["classes"]),
-        n_train=card["n_train"],
-        best_epoch=card["best_epoch"],
-        epochs=card["epochs"],
-        learning_rate_init=params["learning_rate_init"],
-        budget=f"{budget:g}-minute time budget" if budget else "epochs",
-        batch_size=params["batch_size"],
-        label_smoothing=params["label_smoothing"],
-        class_weight=params["class_weight"] or "none",
-        command=card["command"],
-        device=card["device"],
-        tensorflow=card["tensorflow"],
-        train_minutes=card["train_seconds"] / 60,
-        images_per_second=card["train_images_per_second"],
-        private_accuracy=card["private_accuracy"],
-        private_macro_f1=card["private_macro_f1"],
-        private_unseen_n=card["private_unseen_n"],
-        private_unseen_accuracy=card["private_unseen_accuracy"],
-        private_accuracy_flip_tta=card["private_accuracy_flip_tta"],
-        public_accuracy=card["public_accuracy"],
-        recall_header=" | ".join(recall),
-        recall_rule="|".join("---" for _ in recall),
-        recall_values=" | ".join(f"{v:.2f}" for v in recall.values()),
-    ), end="")
+    print(
+        TEMPLATE.format(
+            folder=folder.as_posix(),
+            architecture=params["architecture"],
+            parameters=card["parameters"],
+            size_mb=(folder / "model.weights.h5").stat().st_size / 1e6,
+            normalization=meta["normalization"],
+            emotions=", ".join(meta["classes"]),
+            n_train=card["n_train"],
+            best_epoch=card["best_epoch"],
+            epochs=card["epochs"],
+            learning_rate_init=params["learning_rate_init"],
+            budget=f"{budget:g}-minute time budget" if budget else "epochs",
+            batch_size=params["batch_size"],
+            label_smoothing=params["label_smoothing"],
+            class_weight=params["class_weight"] or "none",
+            command=card["command"],
+            device=card["device"],
+            tensorflow=card["tensorflow"],
+            train_minutes=card["train_seconds"] / 60,
+            images_per_second=card["train_images_per_second"],
+            private_accuracy=card["private_accuracy"],
+            private_macro_f1=card["private_macro_f1"],
+            private_unseen_n=card["private_unseen_n"],
+            private_unseen_accuracy=card["private_unseen_accuracy"],
+            private_accuracy_flip_tta=card["private_accuracy_flip_tta"],
+            public_accuracy=card["public_accuracy"],
+            recall_header=" | ".join(recall),
+            recall_rule="|".join("---" for _ in recall),
+            recall_values=" | ".join(f"{v:.2f}" for v in recall.values()),
+        ),
+        end="",
+    )
 
 
 if __name__ == "__main__":
