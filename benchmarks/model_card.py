@@ -33,9 +33,11 @@ predicts one of seven emotions: {emotions}.
   ```
   {command}
   ```
+  The run saved to the folder after `--save`; the package ships those files
+  in `src/fercls/models/fer2013_vgg_small/`.
 - **Hardware**: {device}; TensorFlow {tensorflow}. Training took
   {train_minutes:.1f} minutes ({images_per_second:.0f} training images/s).
-
+{note}
 ## Results on FER2013 PrivateTest (3,589 images, never used for training or selection)
 
 | metric | value |
@@ -78,7 +80,7 @@ figures; a GPU-trained model is planned (see the project issues).
 """
 
 
-def main(folder):
+def main(folder, note=""):
     folder = Path(folder)
     meta = json.loads((folder / "model.json").read_text())
     card = meta["card"]
@@ -102,6 +104,7 @@ def main(folder):
             label_smoothing=params["label_smoothing"],
             class_weight=params["class_weight"] or "none",
             command=card["command"],
+            note=f"- **Note**: {note}\n" if note else "",
             device=card["device"],
             tensorflow=card["tensorflow"],
             train_minutes=card["train_seconds"] / 60,
@@ -121,4 +124,4 @@ def main(folder):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], " ".join(sys.argv[2:]))

@@ -357,7 +357,10 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         return self._seed_
 
     def _build_model(self, seed):
-        keras = import_keras()
+        return self._compile(self._new_network(seed))
+
+    def _new_network(self, seed):
+        """The uncompiled network for this estimator's data."""
         input_shape = (*self.image_shape_, 1)
         n_classes = len(self.classes_)
         builder = (
@@ -373,6 +376,10 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
                 f"architecture returned a model with {model.output_shape[-1]} outputs; "
                 f"expected {n_classes} (one per class)"
             )
+        return model
+
+    def _compile(self, model):
+        keras = import_keras()
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=self.learning_rate_init),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing),

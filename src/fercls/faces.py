@@ -3,7 +3,7 @@
 Uses OpenCV's Haar frontal-face cascade, which ships inside
 ``opencv-python-headless`` (4.x) and works offline. FER2013's own crops match
 that detector's boxes (``benchmarks/face_crop_margin.py``: the median box covers
-97.9 % of FER's frame, centred), so faces are cropped at the detected box with
+98.4 % of FER's frame, centred), so faces are cropped at the detected box with
 no extra margin by default, converted to grayscale and resized to 48×48.
 """
 
@@ -174,12 +174,13 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         ndarray of shape (n_faces, 4), int
             ``x, y, width, height`` per face, in pixels.
         """
-        import cv2
 
         gray = to_gray(read_image(image))
         smallest = max(24, int(self.min_face * min(gray.shape)))
+        # No histogram equalisation: measured, it finds no more FER2013 faces
+        # (304 vs 309 of 400) and loses faces on mostly flat backgrounds.
         boxes = haar_cascade().detectMultiScale(
-            cv2.equalizeHist(gray),
+            gray,
             scaleFactor=self.scale_factor,
             minNeighbors=self.min_neighbors,
             minSize=(smallest, smallest),

@@ -63,8 +63,9 @@ def save_classifier(classifier: FERClassifier, directory, *, normalization="scal
     }
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; a saved model is ordinary data
     try:
-        classifier.model_.save_weights(staging / WEIGHTS)
+        _network_only(classifier).save_weights(staging / WEIGHTS)
         (staging / METADATA).write_text(json.dumps(metadata, indent=2, default=_jsonable))
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old")
@@ -77,6 +78,14 @@ def save_classifier(classifier: FERClassifier, directory, *, normalization="scal
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return directory
+
+
+def _network_only(classifier):
+    """An uncompiled copy of the network: saving it leaves out the optimizer's
+    moment estimates, which would triple the file (Adam keeps two per weight)."""
+    copy = classifier._new_network(seed=0)
+    copy.set_weights(classifier.model_.get_weights())
+    return copy
 
 
 def _jsonable(value):
@@ -120,8 +129,11 @@ def load_classifier(directory) -> tuple[FERClassifier, dict]:
     classifier.n_iter_ = metadata["n_iter"]
     classifier.best_iteration_ = metadata["best_iteration"]
     classifier.history_ = metadata.get("card", {}).get("history", {})
-    classifier.model_ = classifier._build_model(seed=0)
-    classifier.model_.load_weights(directory / WEIGHTS)
+    # Weights go into the uncompiled network; compiling afterwards keeps Keras
+    # from looking for optimizer state the file deliberately leaves out.
+    network = classifier._new_network(seed=0)
+    network.load_weights(directory / WEIGHTS)
+    classifier.model_ = classifier._compile(network)
     return classifier, metadata
 
 
