@@ -211,7 +211,7 @@ def run_info(args) -> int:
     print(f"blank (uniform) images: {summary['blank_images']}")
     print(
         f"duplicate groups: {summary['duplicate_groups']} ({summary['duplicated_images']} images), "
-        f"{summary['duplicate_groups_across_splits']} spanning splits, "
+        f"{summary['duplicate_groups_spanning_training_and_test']} spanning Training and test, "
         f"{summary['duplicate_groups_with_conflicting_labels']} with conflicting labels"
     )
     for s, n in summary["test_images_identical_to_training"].items():
