@@ -10,19 +10,16 @@ import argparse
 import csv
 import io
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ._io import write_atomic
 from .labels import EMOTIONS
 
 SPLITS = ("Training", "PublicTest", "PrivateTest")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-# A photo larger than this many pixels is refused before decoding (decompression bombs).
-MAX_IMAGE_PIXELS = 64_000_000
 
 
 class CommandError(Exception):
@@ -165,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --------------------------------------------------------------------- info
 def run_info(args) -> int:
-    from .datasets import duplicate_groups, load_fer2013
+    from .datasets import duplicate_groups, load_fer2013, overlaps_training
 
     data = load_fer2013(args.data)
     usage = np.asarray(data.usage)
@@ -182,6 +179,7 @@ def run_info(args) -> int:
         spans.setdefault(tuple(sorted(set(usage[groups == g]))), []).append(int(g))
     cross = sum(len(v) for k, v in spans.items() if "Training" in k and len(k) > 1)
     blank = np.flatnonzero(data.data.max(axis=1) == data.data.min(axis=1))
+    copies = overlaps_training(data)
     summary = {
         "source": str(args.data),
         "images": int(len(usage)),
@@ -194,7 +192,7 @@ def run_info(args) -> int:
             sum(len(set(data.target[groups == g])) > 1 for g in np.flatnonzero(sizes > 1))
         ),
         "test_images_identical_to_training": {
-            s: int(((usage == s) & _overlaps(groups, usage)).sum())
+            s: int(((usage == s) & copies).sum())
             for s in splits
             if s != "Training"
         },
@@ -217,12 +215,6 @@ def run_info(args) -> int:
     for s, n in summary["test_images_identical_to_training"].items():
         print(f"{s} images identical to a Training image: {n}")
     return 0
-
-
-def _overlaps(groups, usage):
-    training = np.zeros(groups.max() + 1, dtype=bool)
-    training[groups[usage == "Training"]] = True
-    return training[groups] & (usage != "Training")
 
 
 # -------------------------------------------------------------------- train
@@ -280,20 +272,6 @@ def run_train(args) -> int:
     return 0
 
 
-def write_atomic(path: Path, write) -> None:
-    """Write via a temporary file in the same folder and rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 # ----------------------------------------------------------------- evaluate
 def load_model(path):
     """A fitted model: the bundled one, a saved model folder, or a joblib file."""
@@ -305,18 +283,9 @@ def load_model(path):
     if not path.exists():
         raise FileNotFoundError(f"model not found: {path}")
     if path.is_dir():
-        from sklearn.pipeline import make_pipeline
+        from .pretrained import load_pipeline
 
-        from .preprocessing import PixelNormalizer, PixelStringParser
-        from .pretrained import load_classifier
-
-        classifier, metadata = load_classifier(path)
-        normalizer = PixelNormalizer(method=metadata["normalization"]).fit(
-            np.zeros((1, classifier.n_features_in_), dtype=np.uint8)
-        )
-        return make_pipeline(
-            PixelStringParser(n_pixels=classifier.n_features_in_), normalizer, classifier
-        )
+        return load_pipeline(path)
     import joblib
 
     try:
@@ -383,23 +352,15 @@ def collect_images(paths) -> list[Path]:
 
 def read_face(path: Path, size=(48, 48)) -> np.ndarray:
     """A grayscale uint8 image resized to ``size`` (taken as already cropped to the face)."""
-    from PIL import Image, UnidentifiedImageError
+    import cv2
 
-    try:
-        with Image.open(path) as image:
-            if image.width * image.height > MAX_IMAGE_PIXELS:
-                raise CommandError(
-                    f"{path}: {image.width}x{image.height} is too large "
-                    f"(limit {MAX_IMAGE_PIXELS:,} pixels)"
-                )
-            gray = image.convert("L")
-            if gray.size != size[::-1]:
-                gray = gray.resize(size[::-1], Image.Resampling.BILINEAR)
-            return np.asarray(gray, dtype=np.uint8)
-    except (UnidentifiedImageError, Image.DecompressionBombError, SyntaxError) as exc:
-        raise CommandError(f"{path}: not a readable image ({exc})") from None
-    except OSError as exc:
-        raise CommandError(f"{path}: could not read image ({exc})") from None
+    from .faces import read_image, to_gray
+
+    gray = to_gray(read_image(path))
+    if gray.shape != size:
+        interpolation = cv2.INTER_AREA if gray.shape[0] > size[0] else cv2.INTER_LINEAR
+        gray = cv2.resize(gray, size[::-1], interpolation=interpolation)
+    return gray
 
 
 def run_predict(args) -> int:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
+from ._io import write_atomic
 from .classifier import FERClassifier
 from .labels import EMOTIONS
 from .preprocessing import PixelStringParser
@@ -269,15 +268,15 @@ def make_report(estimator, X, y, out_dir, *, title="fercls evaluation") -> dict:
     if history and history.get("loss"):
         files["learning_curves.png"] = plot_learning_curves(history, classifier.best_iteration_)
     for name, fig in files.items():
-        _write_atomic(out_dir / name, lambda path, fig=fig: fig.savefig(path, format="png"))
+        write_atomic(out_dir / name, lambda path, fig=fig: fig.savefig(path, format="png"))
     report = classification_report(
         y, predicted, labels=metrics["labels"], digits=3, zero_division=0
     )
-    _write_atomic(out_dir / "classification_report.txt", lambda p: Path(p).write_text(report))
-    _write_atomic(
+    write_atomic(out_dir / "classification_report.txt", lambda p: Path(p).write_text(report))
+    write_atomic(
         out_dir / "metrics.json", lambda p: Path(p).write_text(json.dumps(metrics, indent=2))
     )
-    _write_atomic(
+    write_atomic(
         out_dir / "index.html", lambda p: Path(p).write_text(_html(title, metrics, report, files))
     )
     return metrics
@@ -294,17 +293,6 @@ def _display_images(estimator, X):
     if shape is None or int(np.prod(shape)) != pixels.shape[1]:
         return None
     return pixels.reshape(-1, *shape)
-
-
-def _write_atomic(path: Path, write) -> None:
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _html(title, metrics, report, files) -> str:

@@ -162,7 +162,14 @@ def load_pretrained(*, with_parser=True) -> Pipeline:
     """
     directory = resources.files("fercls") / PRETRAINED_DIR
     with resources.as_file(directory) as path:
-        classifier, metadata = load_classifier(path)
+        return load_pipeline(path, with_parser=with_parser)
+
+
+def load_pipeline(directory, *, with_parser=True) -> Pipeline:
+    """A saved model folder as a fitted pipeline ``[PixelStringParser →]
+    PixelNormalizer → FERClassifier`` taking raw pixels (or pixel strings)."""
+    classifier, metadata = load_classifier(directory)
+    # The normaliser is stateless; fitting it on one blank row records the pixel count.
     normalizer = PixelNormalizer(method=metadata["normalization"])
     normalizer.fit(np.zeros((1, classifier.n_features_in_), dtype=np.uint8))
     steps = [("normalizer", normalizer), ("classifier", classifier)]
