@@ -233,3 +233,20 @@ def test_fit_does_not_switch_on_op_determinism(data):
     assert not config.is_op_determinism_enabled()
     # An unseeded fit with Dropout must still work afterwards (scikeras' bug).
     FERClassifier(architecture="simple", max_iter=1).fit(X, names)
+
+
+def test_test_time_flip_averages_the_image_and_its_mirror(fitted, data):
+    X, _, _ = data
+    mirrored = X.reshape(-1, 12, 12)[:, :, ::-1].reshape(len(X), -1)
+    expected = (fitted.predict_proba(X) + fitted.predict_proba(mirrored)) / 2
+    flipping = clone_fitted(fitted, test_time_flip=True)
+    np.testing.assert_allclose(flipping.predict_proba(X), expected, rtol=1e-6)
+
+
+def clone_fitted(estimator, **params):
+    """A fitted copy with prediction-time parameters changed (no refit needed)."""
+    import copy
+
+    twin = copy.copy(estimator)
+    twin.set_params(**params)
+    return twin

@@ -86,6 +86,10 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch.
     warm_start : bool, default=False
         Continue training the fitted network on the next ``fit``.
+    test_time_flip : bool, default=False
+        Average the probabilities of each image and its left-right mirror at
+        prediction (twice the compute). On FER2013 PrivateTest this added 0.67
+        points to the bundled model's accuracy (``docs/model_card.md``).
 
     Attributes
     ----------
@@ -137,6 +141,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        "test_time_flip": ["boolean"],
     }
 
     def __init__(
@@ -158,6 +163,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         random_state=None,
         verbose=0,
         warm_start=False,
+        test_time_flip=False,
     ):
         self.architecture = architecture
         self.max_iter = max_iter
@@ -175,6 +181,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.test_time_flip = test_time_flip
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y, sample_weight=None, *, validation_data=None, callbacks=None):
@@ -414,14 +421,20 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         images = self._to_images(self._check_predict_data(X))
+        probabilities = self._forward(images)
+        if self.test_time_flip:
+            probabilities += self._forward(np.ascontiguousarray(images[:, :, ::-1]))
+        return probabilities / probabilities.sum(axis=1, keepdims=True)
+
+    def _forward(self, images):
+        """Network outputs (float64) in batches of at most _PREDICT_BATCH images."""
         forward = _traced_forward(self.model_)
-        probabilities = np.concatenate(
+        return np.concatenate(
             [
                 np.asarray(forward(images[i : i + _PREDICT_BATCH]))
                 for i in range(0, len(images), _PREDICT_BATCH)
             ]
         ).astype(np.float64)
-        return probabilities / probabilities.sum(axis=1, keepdims=True)
 
     def predict(self, X):
         """Predicted labels, of the type given to ``fit``.

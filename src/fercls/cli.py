@@ -192,9 +192,7 @@ def run_info(args) -> int:
             sum(len(set(data.target[groups == g])) > 1 for g in np.flatnonzero(sizes > 1))
         ),
         "test_images_identical_to_training": {
-            s: int(((usage == s) & copies).sum())
-            for s in splits
-            if s != "Training"
+            s: int(((usage == s) & copies).sum()) for s in splits if s != "Training"
         },
     }
     if args.format == "json":
