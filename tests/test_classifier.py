@@ -250,3 +250,15 @@ def clone_fitted(estimator, **params):
     twin = copy.copy(estimator)
     twin.set_params(**params)
     return twin
+
+
+def test_concurrent_predictions_match_serial_ones(fitted, data):
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, _, _ = data
+    chunks = [X[i : i + 7] for i in range(0, len(X), 7)] * 4
+    serial = [fitted.predict_proba(c) for c in chunks]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        threaded = list(pool.map(fitted.predict_proba, chunks))
+    for a, b in zip(serial, threaded, strict=True):
+        np.testing.assert_array_equal(a, b)
