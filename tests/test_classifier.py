@@ -193,6 +193,24 @@ def test_explicit_validation_data_is_used_and_never_trained_on(data):
     assert best == pytest.approx(clf.score(X[48:], names[48:]), abs=1e-6)
 
 
+def test_adaptive_schedule_halves_the_rate_on_a_plateau(data):
+    X, names, _ = data
+    # n_iter_no_change=6: the rate halves after max(2, 6 // 3) = 2 epochs without
+    # improvement, and training would stop after 6; max_iter=8 ends it first.
+    clf = small(
+        max_iter=8,
+        learning_rate="adaptive",
+        n_iter_no_change=6,
+        early_stopping=True,
+        validation_fraction=0.25,
+    ).fit(X, names)
+    rates = np.asarray(clf.history_["learning_rate"])
+    assert max(clf.history_["val_accuracy"]) == 1.0  # so a plateau must follow
+    assert rates[0] == pytest.approx(1e-3) and rates[-1] < rates[0]
+    assert np.all(np.diff(rates) <= 0)
+    assert np.allclose(np.log2(rates[0] / rates), np.round(np.log2(rates[0] / rates)))  # halvings
+
+
 def test_cosine_schedule_decays_the_learning_rate(data):
     X, names, _ = data
     clf = small(max_iter=4, learning_rate="cosine", learning_rate_init=1e-2).fit(X, names)
