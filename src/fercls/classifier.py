@@ -89,8 +89,8 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         Continue training the fitted network on the next ``fit``.
     test_time_flip : bool, default=False
         Average the probabilities of each image and its left-right mirror at
-        prediction (twice the compute). On FER2013 PrivateTest this added 0.67
-        points to the bundled model's accuracy (``docs/model_card.md``).
+        prediction (twice the compute). ``docs/model_card.md`` gives its
+        measured effect on the bundled model's PrivateTest accuracy.
 
     Attributes
     ----------
