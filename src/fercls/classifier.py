@@ -512,10 +512,13 @@ def _Monitor(estimator, epochs, *, has_validation):
             self.best_epoch = None
             self.stale = 0
             self.plateau = 0
+            self.first_epoch = estimator.n_iter_
 
         def on_epoch_begin(self, epoch, logs=None):
             if estimator.learning_rate == "cosine":
-                progress = min(epoch / max(estimator.max_iter, 1), 1.0)
+                # Over this call's epochs: a warm-started fit decays afresh, and
+                # partial_fit (one epoch a call) keeps the initial rate.
+                progress = min((epoch - self.first_epoch) / epochs, 1.0)
                 rate = 0.5 * estimator.learning_rate_init * (1 + math.cos(math.pi * progress))
                 self.model.optimizer.learning_rate = rate
 
