@@ -152,7 +152,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         max_iter=30,
         batch_size=64,
         learning_rate_init=1e-3,
-        learning_rate="cosine",
+        learning_rate="adaptive",
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
