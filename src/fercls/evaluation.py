@@ -58,7 +58,7 @@ def expected_calibration_error(y_true, proba, classes, n_bins=15) -> float:
     return float(gap)
 
 
-def evaluate(estimator, X, y) -> dict:
+def evaluate(estimator, X, y, *, proba=None) -> dict:
     """Metrics of a fitted classifier on (X, y), as a JSON-ready dict.
 
     Returns
@@ -70,7 +70,8 @@ def evaluate(estimator, X, y) -> dict:
         ``confusion_matrix_normalized`` (each row divided by its count).
     """
     y = np.asarray(y)
-    proba = estimator.predict_proba(X)
+    if proba is None:
+        proba = estimator.predict_proba(X)
     classes = np.asarray(estimator.classes_)
     predicted = classes[proba.argmax(axis=1)]
     labels = _label_order(classes, y)
@@ -252,9 +253,9 @@ def make_report(estimator, X, y, out_dir, *, title="fercls evaluation") -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     y = np.asarray(y)
-    metrics = evaluate(estimator, X, y)
+    proba = estimator.predict_proba(X)  # once: metrics and plots share it
+    metrics = evaluate(estimator, X, y, proba=proba)
     classes = np.asarray(estimator.classes_)
-    proba = estimator.predict_proba(X)
     predicted = classes[proba.argmax(axis=1)]
     files = {
         "confusion_matrix.png": plot_confusion_matrix(metrics),

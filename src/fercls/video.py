@@ -62,12 +62,16 @@ def faces_in_image(image, model, cropper=None) -> list[Face]:
     """
     cropper = cropper or FaceCropper()
     image = read_image(image)
-    boxes = cropper.detect(image)
+    return classify_faces(image, cropper.detect(image), model, cropper)
+
+
+def classify_faces(image, boxes, model, cropper, names=None) -> list[Face]:
+    """Crop each box of ``image`` and classify the crops in one batch."""
     if not len(boxes):
         return []
+    names = names or class_names(model)
     crops = np.stack([cropper.crop(image, b).reshape(-1) for b in boxes])
     proba = model.predict_proba(crops)
-    names = class_names(model)
     return [
         Face(tuple(int(v) for v in box), names[int(p.argmax())], dict(zip(names, p, strict=True)))
         for box, p in zip(boxes, proba, strict=True)
@@ -234,18 +238,7 @@ def annotate_video(
             t0 = time.perf_counter()
             boxes = cropper.detect(rgb)
             t1 = time.perf_counter()
-            faces = []
-            if len(boxes):
-                crops = np.stack([cropper.crop(rgb, b).reshape(-1) for b in boxes])
-                proba = model.predict_proba(crops)
-                faces = [
-                    Face(
-                        tuple(int(v) for v in b),
-                        names[int(p.argmax())],
-                        dict(zip(names, p, strict=True)),
-                    )
-                    for b, p in zip(boxes, proba, strict=True)
-                ]
+            faces = classify_faces(rgb, boxes, model, cropper, names)
             t2 = time.perf_counter()
             faces = smoother.update(faces)
             stats["detect_seconds"] += t1 - t0
