@@ -280,3 +280,91 @@ def test_concurrent_predictions_match_serial_ones(fitted, data):
         threaded = list(pool.map(fitted.predict_proba, chunks))
     for a, b in zip(serial, threaded, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------- interruption and checkpoints
+def _interrupt_at(epoch, *, batch=None):
+    """A callback raising KeyboardInterrupt at the start of ``epoch`` (0-based),
+    or after batch ``batch`` of it."""
+    import keras
+
+    class Interrupt(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.epoch = None
+
+        def on_epoch_begin(self, e, logs=None):
+            self.epoch = e
+            if e == epoch and batch is None:
+                raise KeyboardInterrupt
+
+        def on_train_batch_end(self, b, logs=None):
+            if self.epoch == epoch and b == batch:
+                raise KeyboardInterrupt
+
+    return Interrupt()
+
+
+def test_interrupted_fit_is_left_at_its_last_completed_epoch(data):
+    X, names, _ = data
+    one_epoch = small(max_iter=1).fit(X, names)
+    clf = small(max_iter=4)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, names, callbacks=[_interrupt_at(1, batch=2)])  # mid-way through epoch 2
+    assert clf.n_iter_ == 1 and len(clf.history_["loss"]) == 1
+    # Same seed, same first epoch: the half-done second epoch left no trace.
+    np.testing.assert_array_equal(clf.predict_proba(X), one_epoch.predict_proba(X))
+
+
+def test_fit_interrupted_in_its_first_epoch_leaves_the_estimator_unfitted(data):
+    from sklearn.exceptions import NotFittedError
+
+    X, names, _ = data
+    clf = small(max_iter=4)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, names, callbacks=[_interrupt_at(0, batch=1)])
+    assert not [k for k in vars(clf) if k.endswith("_")]
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+
+
+def test_interrupted_warm_start_keeps_the_previous_fit(data):
+    X, names, _ = data
+    clf = small(max_iter=2, warm_start=True).fit(X, names)
+    before = clf.predict_proba(X)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, names, callbacks=[_interrupt_at(2, batch=1)])
+    assert clf.n_iter_ == 2
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "adaptive"])
+def test_resuming_from_a_checkpoint_reproduces_the_uninterrupted_run(data, tmp_path, schedule):
+    X, names, _ = data
+    params = dict(max_iter=5, augment=True, learning_rate=schedule, early_stopping=True)
+    uninterrupted = small(**params).fit(X, names)
+    checkpoint = tmp_path / "run.fercls"
+    with pytest.raises(KeyboardInterrupt):
+        small(**params).fit(X, names, checkpoint=checkpoint, callbacks=[_interrupt_at(3)])
+    assert fercls_load(checkpoint).n_iter_ == 3
+    resumed = small(**params).fit(X, names, checkpoint=checkpoint)
+    assert resumed.history_ == uninterrupted.history_
+    assert resumed.best_iteration_ == uninterrupted.best_iteration_
+    np.testing.assert_array_equal(resumed.predict_proba(X), uninterrupted.predict_proba(X))
+    # A finished run's checkpoint just loads.
+    again = small(**params).fit(X, names, checkpoint=checkpoint)
+    np.testing.assert_array_equal(again.predict_proba(X), uninterrupted.predict_proba(X))
+
+
+def test_checkpoint_of_other_parameters_is_refused(data, tmp_path):
+    X, names, _ = data
+    checkpoint = tmp_path / "run.fercls"
+    small(max_iter=1).fit(X, names, checkpoint=checkpoint)
+    with pytest.raises(ValueError, match=r"other parameters: batch_size=16 \(now 8\)"):
+        small(max_iter=1, batch_size=8).fit(X, names, checkpoint=checkpoint)
+
+
+def fercls_load(path):
+    import fercls
+
+    return fercls.load(path)

@@ -8,6 +8,7 @@ import pytest
 from helpers import make_faces
 from PIL import Image
 
+import fercls
 from fercls.cli import main
 from fercls.labels import EMOTIONS
 
@@ -45,7 +46,9 @@ def trained(tiny_zip, tmp_path_factory):
             "--max-iter",
             "2",
             "--output",
-            str(out / "model.joblib"),
+            str(out / "model.fercls"),
+            "--checkpoint",
+            str(out / "checkpoint.fercls"),
             "--report",
             str(out / "report"),
         ]
@@ -78,11 +81,18 @@ def test_info_counts_splits_classes_and_duplicates(capsys, tiny_zip):
     assert "PrivateTest" in out and "duplicate groups: 1" in out
 
 
-def test_train_saves_a_pipeline_and_a_report(trained):
-    model = joblib.load(trained / "model.joblib")
+def test_train_saves_a_safe_archive_a_checkpoint_and_a_report(trained):
+    model = fercls.load(trained / "model.fercls")
     assert set(model.classes_) == {"happy", "sad", "neutral"}
+    assert fercls.load(trained / "checkpoint.fercls").n_iter_ == 2
     assert (trained / "report" / "index.html").exists()
-    assert not list(trained.glob(".model.joblib*"))  # no temporary file left behind
+    assert not list(trained.glob(".model.fercls*"))  # no temporary file left behind
+
+
+def test_train_can_still_write_joblib(tiny_zip, tmp_path):
+    argv = ["train", tiny_zip, "--architecture", "simple", "--max-iter", "1"]
+    assert main([str(a) for a in [*argv, "--output", tmp_path / "m.joblib"]]) == 0
+    assert set(joblib.load(tmp_path / "m.joblib").classes_) == {"happy", "sad", "neutral"}
 
 
 def test_evaluate_a_saved_model_with_report(capsys, tiny_zip, trained, tmp_path):
@@ -91,7 +101,7 @@ def test_evaluate_a_saved_model_with_report(capsys, tiny_zip, trained, tmp_path)
         "evaluate",
         tiny_zip,
         "--model",
-        trained / "model.joblib",
+        trained / "model.fercls",
         "--split",
         "PrivateTest",
         "--report",
@@ -112,7 +122,7 @@ def test_predict_on_files_and_folders(capsys, trained, tmp_path, fmt):
         tmp_path / "photo.jpg"
     )
     code, out, _ = run(
-        capsys, "predict", "--model", trained / "model.joblib", "--format", fmt, tmp_path
+        capsys, "predict", "--model", trained / "model.fercls", "--format", fmt, tmp_path
     )
     assert code == 0
     if fmt == "json":
@@ -145,7 +155,7 @@ def test_failures_exit_non_zero_with_one_line(capsys, tmp_path, tiny_zip, traine
     (tmp_path / "empty").mkdir()
     values = {
         "{zip}": tiny_zip,
-        "{model}": trained / "model.joblib",
+        "{model}": trained / "model.fercls",
         "{notanimage}": tmp_path / "bad.png",
         "{notamodel}": tmp_path / "bad.joblib",
         "{emptydir}": tmp_path / "empty",

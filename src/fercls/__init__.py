@@ -10,6 +10,7 @@ from .classifier import FERClassifier
 from .datasets import load_fer2013
 from .faces import FaceCropper
 from .labels import EMOTIONS
+from .persistence import load, save
 from .preprocessing import PixelNormalizer, PixelStringParser
 from .pretrained import load_pretrained
 
@@ -21,6 +22,8 @@ __all__ = [
     "PixelNormalizer",
     "PixelStringParser",
     "__version__",
+    "load",
     "load_fer2013",
     "load_pretrained",
+    "save",
 ]

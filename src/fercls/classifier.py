@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import math
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -185,7 +186,9 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         self.test_time_flip = test_time_flip
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y, sample_weight=None, *, validation_data=None, callbacks=None):
+    def fit(
+        self, X, y, sample_weight=None, *, validation_data=None, callbacks=None, checkpoint=None
+    ):
         """Train the network.
 
         Parameters
@@ -204,16 +207,67 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
             Extra Keras callbacks (checkpoints, TensorBoard, time budgets), run
             after the estimator's own, which records ``history_``, schedules
             the learning rate and stops early.
+        checkpoint : path-like, default=None
+            Save the estimator to this ``.fercls`` archive (see
+            :func:`fercls.save`) after every epoch, with the optimizer's and
+            the schedule's state. If the file exists when ``fit`` starts, and
+            was written by an estimator with the same parameters, training
+            resumes from its last completed epoch instead of starting over; a
+            finished run's checkpoint just loads.
 
         Returns
         -------
         self : FERClassifier
+
+        Notes
+        -----
+        If ``fit`` is interrupted (``KeyboardInterrupt`` or any other
+        exception) the estimator is left at its last completed epoch: the
+        weights, optimizer state, ``history_`` and ``n_iter_`` of that epoch.
+        If no epoch of a fresh fit completed, it is left unfitted; a
+        warm-started fit with no completed epoch leaves the previous state.
         """
         self._validate_params()
         continuing = self.warm_start and hasattr(self, "model_")
+        resume = None
+        if checkpoint is not None and not continuing and Path(checkpoint).exists():
+            resume = self._restore_checkpoint(checkpoint)
+            continuing = True
         return self._fit(
-            X, y, sample_weight, validation_data, self.max_iter, continuing, callbacks=callbacks
+            X,
+            y,
+            sample_weight,
+            validation_data,
+            self.max_iter,
+            continuing,
+            callbacks=callbacks,
+            checkpoint=checkpoint,
+            resume=resume,
         )
+
+    def _restore_checkpoint(self, checkpoint):
+        """Adopt the fitted state of a checkpoint written by this estimator's twin."""
+        from .persistence import _load_with_resume
+
+        saved, resume = _load_with_resume(checkpoint)
+        if not isinstance(saved, FERClassifier) or resume is None:
+            raise ValueError(
+                f"{checkpoint}: not a FERClassifier training checkpoint (it was not written "
+                "by fit(checkpoint=...)); pass a new path or delete the file"
+            )
+        ignored = {"verbose", "warm_start"}
+        mine, theirs = self.get_params(), saved.get_params()
+        differ = sorted(k for k in mine if k not in ignored and _differs(mine[k], theirs[k]))
+        if differ:
+            details = ", ".join(f"{k}={theirs[k]!r} (now {mine[k]!r})" for k in differ)
+            raise ValueError(
+                f"{checkpoint}: written by an estimator with other parameters: {details}; "
+                "delete it or pass a new path to start afresh"
+            )
+        for key, value in vars(saved).items():
+            if key.endswith("_"):
+                setattr(self, key, value)
+        return resume
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train for one epoch on (X, y), creating the network on the first call.
@@ -246,6 +300,49 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         continuing,
         use_validation=True,
         callbacks=None,
+        checkpoint=None,
+        resume=None,
+    ):
+        try:
+            self._train(
+                X,
+                y,
+                sample_weight,
+                validation_data,
+                epochs,
+                continuing,
+                use_validation,
+                callbacks,
+                checkpoint,
+                resume,
+            )
+        except BaseException:
+            # Ctrl-C or a failing callback: never leave a half-trained epoch behind.
+            monitor = self.__dict__.pop("_monitor", None)
+            restored = monitor is not None and monitor.rollback()
+            if not restored and not continuing:
+                self._forget_fit()
+            raise
+        self.__dict__.pop("_monitor", None)
+        return self
+
+    def _forget_fit(self):
+        """Back to unfitted: drop every learned attribute."""
+        for key in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
+            delattr(self, key)
+
+    def _train(
+        self,
+        X,
+        y,
+        sample_weight,
+        validation_data,
+        epochs,
+        continuing,
+        use_validation,
+        callbacks,
+        checkpoint,
+        resume,
     ):
         X, y = self._check_fit_data(X, y, reset=not continuing)
         y_encoded = self._encode_labels(y, reset=not continuing)
@@ -265,20 +362,38 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
             self.history_ = {}
             self.n_iter_ = 0
             self.best_iteration_ = None
-        monitor = _Monitor(self, epochs, has_validation=X_val is not None)
-        train = self._dataset(self._to_images(X), y_encoded, weights, seed=seed + self.n_iter_)
-        val = None if X_val is None else self._dataset(X_val, y_val, None, seed=None)
-        self.model_.fit(
-            train,
-            validation_data=val,
-            initial_epoch=self.n_iter_,
-            epochs=self.n_iter_ + epochs,
-            callbacks=[monitor, *(callbacks or [])],
-            shuffle=False,  # the dataset is already shuffled, with our seed
-            verbose=self.verbose,
+        monitor = _Monitor(
+            self,
+            epochs,
+            has_validation=X_val is not None,
+            checkpoint=checkpoint,
+            resume=resume,
+            previous=continuing,
         )
+        self._monitor = monitor  # lets _fit roll back if interrupted before fit returns
+        remaining = monitor.first_epoch + monitor.epochs - self.n_iter_
+        if remaining > 0 and not monitor.stopped:
+            train, steps = self._training_batches(
+                self._to_images(X),
+                y_encoded,
+                weights,
+                seed=seed,
+                first_epoch=self.n_iter_,
+                n_epochs=remaining,
+            )
+            val = None if X_val is None else self._dataset(X_val, y_val, None)
+            self.model_.fit(
+                train,
+                steps_per_epoch=steps,
+                validation_data=val,
+                initial_epoch=self.n_iter_,
+                epochs=self.n_iter_ + remaining,
+                callbacks=[monitor, *(callbacks or [])],
+                shuffle=False,  # the dataset is already shuffled, with our seed
+                verbose=self.verbose,
+            )
         monitor.finish()
-        return self
+        return monitor
 
     def _check_fit_data(self, X, y, *, reset):
         X = self._flatten(X, reset=reset)
@@ -396,17 +511,44 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         )
         return model
 
-    def _dataset(self, images, y_encoded, weights, *, seed):
-        """A tf.data pipeline: one-hot labels, seeded shuffling, batching, prefetch."""
+    def _dataset(self, images, y_encoded, weights):
+        """Validation batches: one-hot labels, in order, prefetched."""
         import tensorflow as tf
 
-        n_classes = len(self.classes_)
-        targets = np.eye(n_classes, dtype=np.float32)[y_encoded]
+        targets = np.eye(len(self.classes_), dtype=np.float32)[y_encoded]
         tensors = (images, targets) if weights is None else (images, targets, weights)
         data = tf.data.Dataset.from_tensor_slices(tensors)
-        if seed is not None:
-            data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
         return data.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def _training_batches(self, images, y_encoded, weights, *, seed, first_epoch, n_epochs):
+        """Shuffled training batches for epochs ``first_epoch .. first_epoch + n_epochs - 1``.
+
+        Epoch ``e`` visits the samples in a stateless permutation keyed on
+        ``(seed, e)``, so a run resumed from a checkpoint sees exactly the
+        batches the uninterrupted run would have. Batches gather rows by index:
+        no shuffle buffer holding a second copy of the data.
+        """
+        import tensorflow as tf
+
+        n = len(images)
+        steps = math.ceil(n / self.batch_size)
+        targets = np.eye(len(self.classes_), dtype=np.float32)[y_encoded]
+        arrays = [images, targets] if weights is None else [images, targets, weights]
+        tensors = [tf.constant(a) for a in arrays]
+        batch_size = self.batch_size
+
+        def epoch_batches(epoch):
+            key = tf.stack([tf.constant(seed, tf.int64), epoch])
+            order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), key)
+            return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+        epochs = tf.data.Dataset.range(first_epoch, first_epoch + n_epochs)
+        data = epochs.flat_map(epoch_batches).map(
+            lambda index: tuple(tf.gather(t, index) for t in tensors),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        return data.prefetch(tf.data.AUTOTUNE), steps
 
     # -------------------------------------------------------------- predict
     def predict_proba(self, X):
@@ -496,10 +638,42 @@ def _split_validation(X, y, weights, fraction, seed):
     return X_train, X_val, y_train, y_val, w_train
 
 
-def _Monitor(estimator, epochs, *, has_validation):
+def _seed_states(model):
+    """The state variables of the model's seed generators (dropout, augmentation).
+
+    Keras saves weights and optimizer variables but not these counters; a
+    resumed run needs them to draw the same dropout masks and augmentations.
+    """
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def _rng_states(model):
+    return [np.asarray(v).tolist() for v in _seed_states(model)]
+
+
+def _set_rng_states(model, states):
+    variables = _seed_states(model)
+    if len(variables) != len(states):
+        raise ValueError(
+            f"checkpoint holds {len(states)} random-generator states; the network has "
+            f"{len(variables)}"
+        )
+    for variable, value in zip(variables, states, strict=True):
+        variable.assign(np.asarray(value, dtype=variable.dtype))
+
+
+def _differs(a, b) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return list(a) != list(b)
+    return a != b
+
+
+def _Monitor(estimator, epochs, *, has_validation, checkpoint=None, resume=None, previous=False):
     """Build the Keras callback that records history, schedules the learning
-    rate, stops early and restores the best weights (created lazily so Keras is
-    imported only when training)."""
+    rate, stops early, restores the best weights, writes checkpoints and keeps
+    the last completed epoch for rollback (created lazily so Keras is imported
+    only when training)."""
     keras = import_keras()
 
     class Monitor(keras.callbacks.Callback):
@@ -513,6 +687,51 @@ def _Monitor(estimator, epochs, *, has_validation):
             self.stale = 0
             self.plateau = 0
             self.first_epoch = estimator.n_iter_
+            self.epochs = epochs
+            self.stopped = False
+            if resume is not None:
+                for key in ("best", "best_epoch", "stale", "plateau", "first_epoch", "epochs"):
+                    setattr(self, key, resume[key])
+                self.stopped = resume["stopped"]
+                self.best_weights = resume.get("best_weights")
+                _set_rng_states(estimator.model_, resume["rng_states"])
+            # What an interruption restores: set at each completed epoch, and
+            # before training when the estimator was already fitted.
+            self.snapshot = self._take_snapshot() if previous else None
+
+        def _take_snapshot(self):
+            model = estimator.model_
+            optimizer = [v.numpy() for v in model.optimizer.variables]
+            history = {k: list(v) for k, v in estimator.history_.items()}
+            rng = _rng_states(model)
+            return model.get_weights(), optimizer, history, estimator.n_iter_, rng
+
+        def rollback(self):
+            """Put the estimator back at the snapshot; False when there is none."""
+            if self.snapshot is None:
+                return False
+            weights, optimizer, history, n_iter, rng = self.snapshot
+            model = estimator.model_
+            model.set_weights(weights)
+            _set_rng_states(model, rng)
+            if len(optimizer) == len(model.optimizer.variables):
+                for variable, value in zip(model.optimizer.variables, optimizer, strict=True):
+                    variable.assign(value)
+            estimator.history_, estimator.n_iter_ = history, n_iter
+            return True
+
+        def state(self):
+            return {
+                "best": float(self.best),
+                "best_epoch": self.best_epoch,
+                "stale": self.stale,
+                "plateau": self.plateau,
+                "first_epoch": self.first_epoch,
+                "epochs": self.epochs,
+                "stopped": self.stopped,
+                "best_weights": self.best_weights,
+                "rng_states": _rng_states(estimator.model_),
+            }
 
         def on_epoch_begin(self, epoch, logs=None):
             if estimator.learning_rate == "cosine":
@@ -546,10 +765,16 @@ def _Monitor(estimator, epochs, *, has_validation):
                 self.plateau = 0
             if self.stale >= estimator.n_iter_no_change:
                 self.model.stop_training = True
+                self.stopped = True
+            self.snapshot = self._take_snapshot()
+            if checkpoint is not None:
+                from .persistence import save
+
+                save(estimator, checkpoint, resume_state=self.state())
 
         def finish(self):
             if self.best_weights is not None:
-                self.model.set_weights(self.best_weights)
+                estimator.model_.set_weights(self.best_weights)
                 estimator.best_iteration_ = self.best_epoch
 
     return Monitor()

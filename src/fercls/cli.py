@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -87,8 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--output",
         type=Path,
-        default=Path("model.joblib"),
-        help="where to save the fitted pipeline (joblib; default: %(default)s)",
+        default=Path("model.fercls"),
+        help="where to save the fitted pipeline: .fercls (safe to share; default: "
+        "%(default)s) or .joblib (pickle: runs code when loaded)",
+    )
+    train.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="save the classifier here after every epoch; rerunning the same command "
+        "resumes from it",
     )
     train.add_argument(
         "--report", type=Path, help="also write an evaluation report on PublicTest here"
@@ -105,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--model",
         type=Path,
-        help="joblib file or saved model folder (default: the bundled pretrained model)",
+        help=".fercls file, saved model folder or joblib file (default: the bundled model)",
     )
     evaluate.add_argument("--split", choices=SPLITS, default="PrivateTest")
     evaluate.add_argument("--report", type=Path, help="write the report folder here")
@@ -122,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--model",
         type=Path,
-        help="joblib file or saved model folder (default: the bundled pretrained model)",
+        help=".fercls file, saved model folder or joblib file (default: the bundled model)",
     )
     predict.add_argument("--format", choices=["table", "json", "csv"], default="table")
     predict.add_argument(
@@ -150,7 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--output", type=Path, help="write the annotated video here (.mp4)")
     video.add_argument("--show", action="store_true", help="show a live window (needs a display)")
     video.add_argument(
-        "--model", type=Path, help="joblib file or saved model folder (default: bundled)"
+        "--model",
+        type=Path,
+        help=".fercls file, saved model folder or joblib file (default: bundled)",
     )
     video.add_argument(
         "--smoothing", type=int, default=5, help="frames to average (default: %(default)s)"
@@ -251,8 +261,15 @@ def run_train(args) -> int:
     if public.any():
         validation = (PixelNormalizer().fit_transform(data.data[public]), names[public])
         fit_params["ferclassifier__validation_data"] = validation
+    if args.checkpoint:
+        fit_params["ferclassifier__checkpoint"] = args.checkpoint
     pipeline.fit(data.data[train_rows], names[train_rows], **fit_params)
-    write_atomic(args.output, lambda path: joblib.dump(pipeline, path))
+    if args.output.suffix == ".joblib":
+        write_atomic(args.output, lambda path: joblib.dump(pipeline, path))
+    else:
+        from .persistence import save
+
+        save(pipeline, args.output)
     print(f"saved {args.output}")
     if args.report:
         if not public.any():
@@ -272,7 +289,8 @@ def run_train(args) -> int:
 
 # ----------------------------------------------------------------- evaluate
 def load_model(path):
-    """A fitted model: the bundled one, a saved model folder, or a joblib file."""
+    """A fitted model: the bundled one, a .fercls archive, a saved model folder,
+    or a joblib file."""
     if path is None:
         from .pretrained import load_pretrained
 
@@ -284,6 +302,10 @@ def load_model(path):
         from .pretrained import load_pipeline
 
         return load_pipeline(path)
+    if zipfile.is_zipfile(path):
+        from .persistence import load
+
+        return load(path)
     import joblib
 
     try:

@@ -1,0 +1,345 @@
+"""Save and load fitted estimators and pipelines without pickle.
+
+joblib/pickle files run code when loaded, so a model file from someone else is
+a program from someone else. :func:`save` writes a ``.fercls`` archive that
+:func:`load` can read without executing anything stored in it:
+
+- ``fercls.json`` describes the object: class names from a fixed allow-list
+  (fercls' estimators, scikit-learn/imbalanced-learn pipelines and random
+  samplers), their parameters and learned attributes as plain JSON values;
+- ``network-<i>.keras`` holds each FERClassifier's Keras network (with its
+  optimizer state, so training can continue), loaded with Keras's
+  ``safe_mode=True``, which refuses serialized Python code such as lambdas.
+
+The archive is written atomically (temporary file + rename): an interrupted
+save leaves the previous file or none.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tempfile
+import zipfile
+from importlib import import_module
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from ._io import write_atomic
+from ._version import __version__
+
+FORMAT = "fercls"
+FORMAT_VERSION = 1
+MANIFEST = "fercls.json"
+# The bundled vgg_small network with Adam's moments is ~15 MB; vgg ~60 MB.
+MAX_ARCHIVE_BYTES = 1024**3
+
+# Only these classes are ever instantiated by load(); anything else is refused.
+_ALLOWED = {
+    "fercls.classifier.FERClassifier",
+    "fercls.preprocessing.PixelStringParser",
+    "fercls.preprocessing.PixelNormalizer",
+    "fercls.faces.FaceCropper",
+    "sklearn.pipeline.Pipeline",
+    "imblearn.pipeline.Pipeline",
+    "imblearn.over_sampling._random_over_sampler.RandomOverSampler",
+    "imblearn.under_sampling._prototype_selection._random_under_sampler.RandomUnderSampler",
+}
+_PIPELINES = {"sklearn.pipeline.Pipeline", "imblearn.pipeline.Pipeline"}
+# Learned attributes: public names ending in "_", plus the classifier's seed,
+# which resumed training needs to redraw the same validation split.
+_STATE_NAME = re.compile(r"^(?:[a-z][a-z0-9_]*_|_seed_)$")
+
+
+def save(estimator, path, *, resume_state=None) -> Path:
+    """Save a fitted estimator or pipeline to a ``.fercls`` archive, safely.
+
+    Parameters
+    ----------
+    estimator : FERClassifier, fercls transformer, or Pipeline of them
+        Pipelines (scikit-learn's or imbalanced-learn's) may hold
+        :class:`~fercls.PixelStringParser`, :class:`~fercls.PixelNormalizer`,
+        :class:`~fercls.FaceCropper`, ``RandomOverSampler``,
+        ``RandomUnderSampler`` and :class:`~fercls.FERClassifier` steps.
+        A classifier's ``architecture`` must be a built-in name: a callable
+        would have to be executed at load.
+    path : path-like
+        The archive to write (``.fercls`` by convention); replaced atomically.
+    resume_state : dict, optional
+        Private: the training loop's state, written by checkpoints.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    TypeError
+        If the object, a parameter or a learned attribute cannot be stored
+        without code (the message names it).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib, fercls
+    >>> X = np.tile(np.arange(16, dtype=np.float32) / 16, (8, 1))
+    >>> X[4:] = X[4:, ::-1]
+    >>> y = np.repeat(["happy", "sad"], 4)
+    >>> clf = fercls.FERClassifier("simple", max_iter=2, random_state=0).fit(X, y)
+    >>> path = fercls.save(clf, pathlib.Path(tempfile.mkdtemp()) / "model.fercls")
+    >>> (fercls.load(path).predict_proba(X) == clf.predict_proba(X)).all()
+    np.True_
+    """
+    networks: list = []
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "fercls_version": __version__,
+        "object": _describe(estimator, networks, where="estimator"),
+    }
+    if resume_state is not None:
+        scalars = {k: v for k, v in resume_state.items() if k != "best_weights"}
+        manifest["resume"] = _encode(scalars, "resume_state")
+    manifest_bytes = json.dumps(manifest, indent=1).encode()
+
+    def write(temporary):
+        with tempfile.TemporaryDirectory() as scratch, zipfile.ZipFile(temporary, "w") as archive:
+            archive.writestr(MANIFEST, manifest_bytes)
+            for i, model in enumerate(networks):
+                network_file = Path(scratch, f"network-{i}.keras")
+                model.save(network_file)
+                archive.write(network_file, network_file.name)
+            if resume_state is not None and resume_state.get("best_weights") is not None:
+                buffer = io.BytesIO()
+                np.savez(buffer, *resume_state["best_weights"])
+                archive.writestr("best-weights.npz", buffer.getvalue())
+
+    return write_atomic(path, write)
+
+
+def _qualified_name(obj) -> str:
+    cls = type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _describe(estimator, networks: list, *, where: str) -> dict:
+    name = _qualified_name(estimator)
+    if name not in _ALLOWED:
+        raise TypeError(
+            f"{where}: cannot save a {type(estimator).__name__} with fercls.save; it stores "
+            "fercls estimators, Pipelines of them and random samplers (use joblib for other "
+            "objects, and load such files only from sources you trust)"
+        )
+    if name in _PIPELINES:
+        params = estimator.get_params(deep=False)
+        steps = params.pop("steps")
+        return {
+            "class": name,
+            "params": _encode(params, f"{where}.params"),
+            "steps": [
+                [step_name, _describe(step, networks, where=f"{where}.{step_name}")]
+                for step_name, step in steps
+            ],
+        }
+    params = estimator.get_params(deep=False)
+    if callable(params.get("architecture")):
+        raise TypeError(
+            f"{where}: architecture={params['architecture']!r} is a callable, which would "
+            "have to run at load; fercls.save stores built-in architectures only "
+            "(save the network itself with model_.save(), or use joblib for trusted files)"
+        )
+    if isinstance(params.get("random_state"), np.random.RandomState):
+        raise TypeError(
+            f"{where}: random_state is a RandomState instance; set an int or None to save"
+        )
+    state = {
+        key: value
+        for key, value in vars(estimator).items()
+        if _STATE_NAME.match(key) and key != "model_"
+    }
+    description = {
+        "class": name,
+        "params": _encode(params, f"{where}.params"),
+        "state": _encode(state, f"{where}.state"),
+    }
+    if hasattr(estimator, "model_"):
+        description["network"] = f"network-{len(networks)}.keras"
+        networks.append(estimator.model_)
+    return description
+
+
+def _encode(value, where: str):
+    """Plain JSON, with tags for tuples, arrays and dicts whose keys are not strings."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v, where) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v, where) for v in value]
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biufUO":
+            raise TypeError(f"{where}: cannot store an array of dtype {value.dtype}")
+        items = value.tolist()
+        plain = (str, int, float)
+        if value.dtype.kind == "O" and not all(isinstance(v, plain) for v in value.flat):
+            raise TypeError(f"{where}: object arrays may hold only strings and numbers")
+        return {"__ndarray__": items, "dtype": value.dtype.str if value.dtype.kind != "O" else "O"}
+    if isinstance(value, dict):
+        if all(isinstance(k, str) for k in value):
+            return {"__dict__": [[k, _encode(v, f"{where}.{k}")] for k, v in value.items()]}
+        pairs = [[_encode(k, where), _encode(v, f"{where}[{k!r}]")] for k, v in value.items()]
+        return {"__dict__": pairs}
+    raise TypeError(f"{where}: cannot store a value of type {type(value).__name__} ({value!r:.60})")
+
+
+def _decode(value):
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__tuple__" in value:
+        return tuple(_decode(v) for v in value["__tuple__"])
+    if "__ndarray__" in value:
+        dtype = np.dtype(object if value["dtype"] == "O" else value["dtype"])
+        if dtype.kind not in "biufUO":
+            raise ValueError(f"unsupported array dtype {value['dtype']!r} in archive")
+        return np.asarray(value["__ndarray__"], dtype=dtype)
+    if "__dict__" in value:
+        return {_hashable(_decode(k)): _decode(v) for k, v in value["__dict__"]}
+    raise ValueError(f"unexpected object in archive: keys {sorted(value)}")
+
+
+def _hashable(key):
+    return tuple(key) if isinstance(key, list) else key
+
+
+def load(path):
+    """Load an estimator or pipeline saved by :func:`save`, executing no stored code.
+
+    Only allow-listed classes are created, with JSON parameters; networks are
+    loaded by Keras with ``safe_mode=True``.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``.fercls`` archive.
+
+    Returns
+    -------
+    estimator
+        The fitted estimator or pipeline, ready to predict (and, for a
+        classifier, to continue training with ``warm_start=True``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a fercls archive, is damaged, names a class outside
+        the allow-list, or is larger than the size limit.
+    """
+    estimator, _ = _load_with_resume(path)
+    return estimator
+
+
+def _load_with_resume(path):
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not a fercls archive (expected a zip written by fercls.save)")
+    try:
+        with zipfile.ZipFile(path) as archive, tempfile.TemporaryDirectory() as scratch:
+            _check_archive(archive, path)
+            manifest = _read_manifest(archive, path)
+            estimator = _build(manifest["object"], archive, Path(scratch), path, where="estimator")
+            resume = _read_resume(manifest, archive)
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"{path}: damaged archive ({exc})") from None
+    return estimator, resume
+
+
+def _check_archive(archive: zipfile.ZipFile, path: Path) -> None:
+    infos = archive.infolist()
+    total = sum(i.file_size for i in infos)
+    if total > MAX_ARCHIVE_BYTES:
+        raise ValueError(
+            f"{path}: archive claims {total / 1e9:.2f} GB uncompressed "
+            f"(limit {MAX_ARCHIVE_BYTES / 1e9:.2f} GB)"
+        )
+    for info in infos:
+        name = PurePosixPath(info.filename)
+        if name.is_absolute() or ".." in name.parts or len(name.parts) != 1:
+            raise ValueError(f"{path}: unexpected entry {info.filename!r} in archive")
+
+
+def _read_manifest(archive: zipfile.ZipFile, path: Path) -> dict:
+    try:
+        manifest = json.loads(archive.read(MANIFEST))
+    except KeyError:
+        raise ValueError(f"{path}: not a fercls archive (no {MANIFEST} inside)") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: {MANIFEST} is not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ValueError(f"{path}: {MANIFEST} does not describe a fercls archive")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: format_version {manifest.get('format_version')!r}; this fercls "
+            f"({__version__}) reads version {FORMAT_VERSION}"
+        )
+    return manifest
+
+
+def _build(description, archive, scratch: Path, path: Path, *, where: str):
+    if not isinstance(description, dict) or description.get("class") not in _ALLOWED:
+        found = description.get("class") if isinstance(description, dict) else description
+        raise ValueError(f"{path}: {where}: class {found!r} is not one fercls.load creates")
+    module_name, class_name = description["class"].rsplit(".", 1)
+    cls = getattr(import_module(module_name), class_name)
+    params = _decode(description.get("params", {}))
+    if description["class"] in _PIPELINES:
+        steps = [
+            (name, _build(step, archive, scratch, path, where=f"{where}.{name}"))
+            for name, step in description["steps"]
+        ]
+        return cls(steps, **params)
+    estimator = cls(**params)
+    for key, value in _decode(description.get("state", {})).items():
+        if not _STATE_NAME.match(key) or key == "model_":
+            raise ValueError(f"{path}: {where}: unexpected attribute {key!r}")
+        setattr(estimator, key, value)
+    if "network" in description:
+        estimator.model_ = _load_network(archive, description["network"], scratch, path)
+    return estimator
+
+
+def _load_network(archive, name: str, scratch: Path, path: Path):
+    from .architectures import import_keras
+
+    keras = import_keras()
+    if name not in archive.namelist():
+        raise ValueError(f"{path}: archive lacks its network file {name!r}")
+    target = scratch / PurePosixPath(name).name
+    target.write_bytes(archive.read(name))
+    try:
+        return keras.saving.load_model(target, compile=True, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a damaged or unsafe file
+        raise ValueError(
+            f"{path}: cannot load network {name!r} ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _read_resume(manifest, archive):
+    if "resume" not in manifest:
+        return None
+    resume = _decode(manifest["resume"])
+    if "best-weights.npz" in archive.namelist():
+        with np.load(io.BytesIO(archive.read("best-weights.npz")), allow_pickle=False) as npz:
+            resume["best_weights"] = [npz[f"arr_{i}"] for i in range(len(npz.files))]
+    return resume
