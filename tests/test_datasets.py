@@ -209,3 +209,79 @@ def test_full_csv_round_trip_matches_the_zip_and_loads_fast(fer_bunch, tmp_path_
     np.testing.assert_array_equal(from_csv.target, fer_bunch.target)
     assert from_csv.usage.tolist() == fer_bunch.usage.tolist()
     assert seconds < 15, f"the 301 MB CSV took {seconds:.1f} s"
+
+
+# ------------------------------------------------------- property-based tests
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+from fercls.datasets import USAGES  # noqa: E402
+
+PROPERTY = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@st.composite
+def fer_rows(draw, max_rows=4):
+    n = draw(st.integers(1, max_rows))
+    pixels = draw(arrays(np.uint8, (n, 2304), elements=st.integers(0, 255)))
+    target = np.asarray(draw(st.lists(st.integers(0, 6), min_size=n, max_size=n)))
+    usage = np.asarray(draw(st.lists(st.sampled_from(USAGES), min_size=n, max_size=n)), object)
+    return pixels, target, usage
+
+
+@PROPERTY
+@given(fer_rows())
+def test_csv_round_trip(tmp_path, rows):
+    pixels, target, usage = rows
+    path = tmp_path / "fer.csv"
+    frame = pd.DataFrame(
+        {"emotion": target, "pixels": format_pixel_strings(pixels), "Usage": usage}
+    )
+    frame.to_csv(path, index=False)
+    bunch = load_fer2013(path)
+    np.testing.assert_array_equal(bunch.data, pixels)
+    np.testing.assert_array_equal(bunch.target, target)
+    assert bunch.usage.tolist() == usage.tolist()
+
+
+@PROPERTY
+@given(fer_rows())
+def test_zip_round_trip_orders_by_split_then_name(tmp_path, rows):
+    pixels, target, usage = rows
+    path = tmp_path / "fer.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for i, (image, label, split) in enumerate(zip(pixels, target, usage, strict=True)):
+            folder, prefix = USAGE_PREFIX[split]
+            buffer = io.BytesIO()
+            Image.fromarray(image.reshape(48, 48)).save(buffer, format="PNG")
+            archive.writestr(f"{folder}/{EMOTIONS[label]}/{prefix}_{i:03d}.png", buffer.getvalue())
+    bunch = load_fer2013(path)
+    order = sorted(range(len(usage)), key=lambda i: (USAGES.index(usage[i]), i))
+    np.testing.assert_array_equal(bunch.data, pixels[order])
+    np.testing.assert_array_equal(bunch.target, target[order])
+
+
+@PROPERTY
+@given(st.text(max_size=300))
+def test_arbitrary_csv_text_loads_or_raises_value_error(tmp_path, text):
+    path = tmp_path / "fer.csv"
+    path.write_text(text, encoding="utf-8")
+    try:
+        bunch = load_fer2013(path)
+    except ValueError as exc:
+        assert str(path) in str(exc)
+    else:
+        assert bunch.data.shape[1] == 2304 and bunch.data.dtype == np.uint8
+
+
+@PROPERTY
+@given(st.binary(max_size=200))
+def test_arbitrary_image_bytes_in_a_zip_raise_value_error_naming_the_entry(tmp_path, data):
+    path = tmp_path / "fer.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("train/happy/Training_0.png", data)
+    with pytest.raises(ValueError, match="Training_0.png"):
+        load_fer2013(path)

@@ -168,3 +168,18 @@ def test_normalizer_pandas_output_and_feature_count_check(pixel_rows):
         ValueError, match="X has 10 features, but PixelNormalizer is expecting 2304"
     ):
         PixelNormalizer().fit(pixel_rows).transform(np.zeros((1, 10)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    arrays(np.uint8, st.tuples(st.integers(1, 20), st.integers(2, 30))),
+    st.sampled_from(["scale", "standardize"]),
+)
+def test_normalizer_output_is_finite_float32_of_the_same_shape(pixels, method):
+    out = PixelNormalizer(method=method).fit_transform(pixels)
+    assert out.dtype == np.float32 and out.shape == pixels.shape
+    assert np.isfinite(out).all()
+    if method == "scale":
+        np.testing.assert_allclose(out * 255, pixels, atol=1e-4)
+    else:
+        np.testing.assert_allclose(out.mean(axis=1), 0.0, atol=1e-4)

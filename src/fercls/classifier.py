@@ -589,6 +589,26 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         probabilities = self.predict_proba(X)  # checks fitted before classes_ is read
         return self.classes_[np.argmax(probabilities, axis=1)]
 
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy on (X, y); labels the model never saw are an error.
+
+        Scoring ``"angry"`` against a model fitted without it would silently
+        count those rows as mistakes, so such labels are refused instead.
+
+        Returns
+        -------
+        float
+        """
+        check_is_fitted(self)
+        y = column_or_1d(y, warn=True)
+        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        if unseen.size:
+            raise ValueError(
+                f"y holds labels {unseen.tolist()} that the model never saw in fit; "
+                f"it predicts {self.classes_.tolist()}"
+            )
+        return super().score(X, y, sample_weight=sample_weight)
+
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`."""
         with np.errstate(divide="ignore"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import warnings
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -107,10 +108,15 @@ def load_fer2013(path, *, as_frame=False, return_X_y=False):
     return bunch
 
 
+_UNREADABLE = (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError)
+
+
 def _read_csv(path: Path):
     try:
         header = pd.read_csv(path, nrows=0).columns
-    except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as exc:
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: empty file; expected the challenge CSV") from None
+    except _UNREADABLE as exc:
         raise ValueError(f"{path}: not a readable CSV ({exc})") from None
     missing = [c for c in ("emotion", "pixels") if c not in header]
     if missing:
@@ -119,9 +125,12 @@ def _read_csv(path: Path):
             f"{list(CSV_COLUMNS)}, found {list(header)}"
         )
     columns = ["emotion", "pixels"] + (["Usage"] if "Usage" in header else [])
-    frame = pd.read_csv(
-        path, usecols=columns, dtype={"pixels": object, "Usage": object}, keep_default_na=False
-    )
+    try:
+        frame = pd.read_csv(
+            path, usecols=columns, dtype={"pixels": object, "Usage": object}, keep_default_na=False
+        )
+    except _UNREADABLE as exc:
+        raise ValueError(f"{path}: not a readable CSV ({exc})") from None
     target = _check_emotion_ids(frame["emotion"], path)
     try:
         pixels = parse_pixel_strings(frame["pixels"].tolist(), FER_N_PIXELS)
@@ -204,7 +213,11 @@ def _decode(data: bytes, name: str) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        # PIL warns about huge images when opening; the size check below refuses them.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image_file = Image.open(io.BytesIO(data))
+        with image_file as image:
             if image.size != IMAGE_SIZE[::-1]:
                 raise ValueError(
                     f"{name}: image is {image.size[0]}x{image.size[1]}, expected 48x48"

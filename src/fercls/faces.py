@@ -9,6 +9,7 @@ no extra margin by default, converted to grayscale and resized to 48×48.
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 from numbers import Integral, Real
 from pathlib import Path
@@ -55,7 +56,11 @@ def read_image(source) -> np.ndarray:
         if not path.is_file():
             raise FileNotFoundError(f"no such image: {path}")
         try:
-            with Image.open(path) as image:
+            # PIL warns about huge images when opening; the size check below refuses them.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                image_file = Image.open(path)
+            with image_file as image:
                 if image.width * image.height > MAX_IMAGE_PIXELS:
                     raise ValueError(
                         f"{path}: {image.width}x{image.height} is too large "

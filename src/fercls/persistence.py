@@ -256,8 +256,8 @@ def _load_with_resume(path):
         raise ValueError(f"{path}: not a fercls archive (expected a zip written by fercls.save)")
     try:
         with zipfile.ZipFile(path) as archive, tempfile.TemporaryDirectory() as scratch:
-            _check_archive(archive, path)
             manifest = _read_manifest(archive, path)
+            _check_archive(archive, path)
             estimator = _build(manifest["object"], archive, Path(scratch), path, where="estimator")
             resume = _read_resume(manifest, archive)
     except zipfile.BadZipFile as exc:
