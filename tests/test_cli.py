@@ -63,7 +63,9 @@ def run(capsys, *argv):
     return code, captured.out, captured.err
 
 
-@pytest.mark.parametrize("command", [[], ["info"], ["train"], ["evaluate"], ["predict"], ["video"]])
+@pytest.mark.parametrize(
+    "command", [[], ["info"], ["train"], ["evaluate"], ["predict"], ["video"], ["export"]]
+)
 def test_every_command_has_help(capsys, command):
     with pytest.raises(SystemExit) as exit_info:
         main([*command, "--help"])

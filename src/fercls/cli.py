@@ -167,6 +167,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     video.add_argument("--max-frames", type=int, help="stop after this many frames")
     video.set_defaults(run=run_video)
+
+    export = commands.add_parser(
+        "export",
+        help="export a model for serving or phones (Keras, HDF5, SavedModel, TFLite)",
+        description="Write the model as a standalone network: raw grayscale "
+        "pixels 0-255, float32 of shape (n, 48, 48, 1), in; the seven "
+        "probabilities in fercls.EMOTIONS order out.",
+    )
+    export.add_argument(
+        "--model",
+        type=Path,
+        help=".fercls file, saved model folder or joblib file (default: the bundled model)",
+    )
+    export.add_argument("--format", choices=["keras", "h5", "tflite", "saved_model"], required=True)
+    export.add_argument(
+        "--quantize", choices=["float16", "int8"], help="TFLite only: smaller, faster weights"
+    )
+    export.add_argument(
+        "--data",
+        type=Path,
+        help="FER2013 source whose Training images calibrate --quantize int8",
+    )
+    export.add_argument("--output", type=Path, required=True)
+    export.set_defaults(run=run_export)
     return parser
 
 
@@ -505,3 +529,35 @@ def run_video(args) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+# ------------------------------------------------------------------- export
+def run_export(args) -> int:
+    from .export import export
+
+    if args.quantize and args.format != "tflite":
+        raise CommandError(f"--quantize applies to --format tflite, not {args.format}")
+    representative = None
+    if args.quantize == "int8":
+        if args.data is None:
+            raise CommandError("--quantize int8 needs --data: FER2013 images to calibrate on")
+        from .datasets import load_fer2013
+
+        data = load_fer2013(args.data)
+        representative = data.data[np.asarray(data.usage) == "Training"]
+        if not len(representative):
+            raise CommandError(f"{args.data}: no Training images to calibrate on")
+    labels = export(
+        load_model(args.model),
+        args.output,
+        format=args.format,
+        quantize=args.quantize,
+        representative_data=representative,
+    )
+    size = sum(f.stat().st_size for f in _files(args.output))
+    print(f"saved {args.output} ({size / 1e6:.1f} MB); outputs: {', '.join(map(str, labels))}")
+    return 0
+
+
+def _files(path: Path):
+    return [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]

@@ -1,0 +1,274 @@
+"""Export a fitted model for serving and for phones: Keras, HDF5, SavedModel, TFLite.
+
+The exported network is self-contained: it takes **raw grayscale pixels 0–255**
+as float32 of shape ``(batch, 48, 48, 1)`` (the normalisation the pipeline
+applied is a layer inside it) and returns the probabilities of the classes in
+:data:`fercls.EMOTIONS` order when the classifier knows all seven emotions (by
+name or challenge id), else in the order of its ``classes_``. Only built-in
+Keras layers are used, so the Keras files load without fercls installed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ._io import write_atomic
+from .labels import EMOTIONS
+
+FORMATS = ("keras", "h5", "tflite", "saved_model")
+QUANTIZATIONS = (None, "float16", "int8")
+# Images used to calibrate int8 ranges: a few hundred cover FER2013's lighting spread.
+N_REPRESENTATIVE = 500
+
+
+def export(model, path, *, format="keras", quantize=None, representative_data=None):
+    """Write ``model`` as a standalone network that takes raw 0–255 pixels.
+
+    Parameters
+    ----------
+    model : FERClassifier or Pipeline
+        A fitted classifier (whose input is taken to be already-normalised
+        pixels in [0, 1]), or a pipeline ending ``[PixelNormalizer →]
+        FERClassifier`` (e.g. :func:`fercls.load_pretrained`); parsers and
+        samplers before them are dropped, as they do nothing at prediction.
+    path : path-like
+        The file (folder for ``"saved_model"``) to write, atomically.
+    format : {"keras", "h5", "tflite", "saved_model"}, default="keras"
+    quantize : {None, "float16", "int8"}, default=None
+        TFLite only. ``"float16"`` halves the weights; ``"int8"`` quantises
+        weights and activations using ``representative_data`` for the ranges
+        (inputs and outputs stay float32).
+    representative_data : array-like of shape (n, 2304), uint8, optional
+        Raw training pixels for ``quantize="int8"``; the first 500 are used.
+
+    Returns
+    -------
+    labels : list
+        The label of each output column, in order.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> from fercls import FERClassifier
+    >>> X = np.random.default_rng(0).random((40, 2304), dtype=np.float32)
+    >>> y = np.repeat(["happy", "sad"], 20)
+    >>> clf = FERClassifier("simple", max_iter=1, random_state=0).fit(X, y)
+    >>> export(clf, pathlib.Path(tempfile.mkdtemp()) / "fer.tflite", format="tflite")
+    ['happy', 'sad']
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format={format!r}; expected one of {', '.join(FORMATS)}")
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"quantize={quantize!r}; expected None, 'float16' or 'int8'")
+    if quantize is not None and format != "tflite":
+        raise ValueError(f"quantize={quantize!r} applies to format='tflite' only")
+    if quantize == "int8" and representative_data is None:
+        raise ValueError("quantize='int8' needs representative_data: raw training pixels")
+    network, labels = standalone_network(model)
+    path = Path(path)
+    if format == "saved_model":
+        _write_folder_atomic(
+            path, lambda folder: network.export(folder, format="tf_saved_model", verbose=False)
+        )
+    elif format == "tflite":
+        flatbuffer = _to_tflite(network, quantize, representative_data)
+        write_atomic(path, lambda temporary: Path(temporary).write_bytes(flatbuffer))
+    else:
+        suffix = ".keras" if format == "keras" else ".h5"
+        if path.suffix != suffix:
+            raise ValueError(f"format={format!r} needs a path ending in {suffix}, got {path.name}")
+        write_atomic(path, lambda temporary: _save_keras(network, temporary, suffix))
+    return labels
+
+
+def _save_keras(network, temporary, suffix):
+    # Keras picks the format from the suffix, which a temporary name lacks.
+    staged = Path(f"{temporary}{suffix}")
+    try:
+        network.save(staged)
+        staged.replace(temporary)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def _write_folder_atomic(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        write(str(staging))
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            path.replace(old)
+            staging.replace(path)
+            shutil.rmtree(old)
+        else:
+            staging.replace(path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _split_model(model):
+    """(classifier, normalisation method) from a classifier or a pipeline."""
+    from .classifier import FERClassifier
+    from .preprocessing import PixelNormalizer
+
+    if isinstance(model, FERClassifier):
+        return model, None
+    steps = getattr(model, "steps", None)
+    if not steps or not isinstance(steps[-1][1], FERClassifier):
+        raise TypeError(
+            f"expected a FERClassifier or a pipeline ending in one, got {type(model).__name__}"
+        )
+    normalizers = [s for _, s in steps[:-1] if isinstance(s, PixelNormalizer)]
+    if len(normalizers) > 1:
+        raise ValueError("the pipeline normalises twice; export handles one PixelNormalizer")
+    return steps[-1][1], (normalizers[0] if normalizers else None)
+
+
+def standalone_network(model):
+    """A Keras model: raw pixels (n, h, w, 1) in, probabilities out; and its labels."""
+    from sklearn.utils.validation import check_is_fitted
+
+    from .architectures import import_keras
+
+    keras = import_keras()
+    classifier, normalizer = _split_model(model)
+    check_is_fitted(classifier)
+    inputs = keras.Input((*classifier.image_shape_, 1), name="pixels")
+    if normalizer is None or normalizer.method == "scale":
+        # A bare classifier was trained on pixels in [0, 1]: scale as PixelNormalizer does.
+        max_value = 255.0 if normalizer is None else normalizer.max_value
+        x = keras.layers.Rescaling(1.0 / max_value, name="normalize")(inputs)
+    else:
+        # Per-image standardisation is exactly a LayerNormalization over all
+        # pixels without its learned scale and offset (blank images map to 0).
+        x = keras.layers.LayerNormalization(
+            axis=[1, 2, 3], epsilon=1e-12, center=False, scale=False, name="normalize"
+        )(inputs)
+    outputs = classifier.model_(x, training=False)
+    labels, order = _emotion_order(classifier.classes_)
+    if order is not None:
+        # Reorder columns with a fixed 0/1 matrix: exact, and a built-in layer.
+        permute = keras.layers.Dense(len(order), use_bias=False, trainable=False, name="order")
+        outputs = permute(outputs)
+        permute.set_weights([np.eye(len(order), dtype=np.float32)[:, order]])
+    return keras.Model(inputs, outputs, name="fercls_export"), labels
+
+
+def _emotion_order(classes):
+    """Output labels and the column order that puts them in EMOTIONS order (or None)."""
+    classes = list(np.asarray(classes).tolist())
+    if sorted(map(str, classes)) == sorted(EMOTIONS):
+        by_name = [classes.index(name) for name in EMOTIONS]
+        return list(EMOTIONS), (None if by_name == list(range(7)) else by_name)
+    if sorted(classes) == list(range(7)):
+        by_id = [classes.index(i) for i in range(7)]
+        return list(EMOTIONS), (None if by_id == list(range(7)) else by_id)
+    return classes, None
+
+
+def _to_tflite(network, quantize, representative_data) -> bytes:
+    import tensorflow as tf
+
+    # Through a SavedModel: the converter then freezes every variable reliably
+    # (converting a traced function of a freshly trained model left variable
+    # reads in the flatbuffer, which ran to NaN).
+    spec = tf.TensorSpec([1, *network.input_shape[1:]], tf.float32, name="pixels")
+    with tempfile.TemporaryDirectory() as folder:
+        network.export(folder, format="tf_saved_model", input_signature=[spec], verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        return _convert(converter, network, quantize, representative_data)
+
+
+def _convert(converter, network, quantize, representative_data) -> bytes:
+    import tensorflow as tf
+
+    if quantize == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "int8":
+        images = _representative_images(representative_data, network.input_shape[1:])
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([image[None]] for image in images)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return converter.convert()
+
+
+def _representative_images(data, shape):
+    images = np.asarray(data)[:N_REPRESENTATIVE]
+    if images.size == 0:
+        raise ValueError("representative_data is empty")
+    if np.prod(images.shape[1:]) != np.prod(shape):
+        raise ValueError(
+            f"representative_data has rows of {int(np.prod(images.shape[1:]))} pixels; "
+            f"the model takes {int(np.prod(shape))}"
+        )
+    return images.reshape(-1, *shape).astype(np.float32)
+
+
+class TFLiteModel:
+    """Run an exported ``.tflite`` file with the TFLite interpreter.
+
+    Parameters
+    ----------
+    path : path-like
+        A file written by :func:`export` with ``format="tflite"``.
+    labels : sequence, default=EMOTIONS
+        The label of each output column.
+
+    Examples
+    --------
+    >>> model = TFLiteModel("fer.tflite")  # doctest: +SKIP
+    >>> model.predict(pixels)               # doctest: +SKIP
+    """
+
+    def __init__(self, path, labels=EMOTIONS):
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"TFLite model not found: {path}")
+        try:
+            self.interpreter = _interpreter(path)
+        except ValueError as exc:
+            raise ValueError(f"{path}: not a TFLite model ({exc})") from None
+        self.interpreter.allocate_tensors()
+        self.input_ = self.interpreter.get_input_details()[0]
+        self.output_ = self.interpreter.get_output_details()[0]
+        self.labels = np.asarray(labels)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probabilities for raw pixels (n, 2304) or images (n, 48, 48[, 1]), 0–255."""
+        shape = tuple(self.input_["shape"][1:])
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim < 2 or np.prod(X.shape[1:]) != np.prod(shape):
+            raise ValueError(f"expected rows of {int(np.prod(shape))} pixels, got shape {X.shape}")
+        images = X.reshape(-1, *shape)
+        out = np.empty((len(images), self.output_["shape"][-1]), dtype=np.float32)
+        for i, image in enumerate(images):  # the file was converted for batches of one
+            self.interpreter.set_tensor(self.input_["index"], image[None])
+            self.interpreter.invoke()
+            out[i] = self.interpreter.get_tensor(self.output_["index"])[0]
+        return out
+
+    def predict(self, X) -> np.ndarray:
+        """The label of the most probable column for each image."""
+        return self.labels[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def _interpreter(path: Path):
+    """LiteRT's interpreter when installed (``pip install ai-edge-litert``), else
+    TensorFlow's own, which TensorFlow deprecates in its favour but still ships."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+            return tf.lite.Interpreter(model_path=str(path), num_threads=1)
+    return Interpreter(model_path=str(path), num_threads=1)

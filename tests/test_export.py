@@ -1,0 +1,146 @@
+"""Export: standalone networks taking raw 0-255 pixels, outputs in EMOTIONS order."""
+
+import numpy as np
+import pytest
+from helpers import make_faces
+from sklearn.pipeline import make_pipeline
+
+import fercls
+from fercls import EMOTIONS, FERClassifier, PixelNormalizer
+from fercls.cli import main
+from fercls.export import TFLiteModel, export
+
+
+@pytest.fixture(scope="module")
+def faces():
+    images, labels = make_faces(n_per_class=6, size=48, n_classes=7)
+    # Names sort alphabetically in classes_, so exporting must reorder the columns.
+    return images.reshape(len(images), -1), np.asarray(EMOTIONS)[labels]
+
+
+def _fit(faces, method):
+    X, y = faces
+    classifier = FERClassifier("simple", max_iter=1, augment=False, random_state=0)
+    return make_pipeline(PixelNormalizer(method=method), classifier).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def pipeline(faces):
+    return _fit(faces, "scale")
+
+
+def expected(pipeline, X):
+    """The pipeline's probabilities with columns in EMOTIONS order."""
+    proba = pipeline.predict_proba(X)
+    return proba[:, [list(pipeline.classes_).index(name) for name in EMOTIONS]]
+
+
+@pytest.mark.parametrize("method", ["scale", "standardize"])
+def test_tflite_takes_raw_pixels_and_matches_the_pipeline(faces, tmp_path, method):
+    X, _ = faces
+    pipeline = _fit(faces, method)
+    labels = export(pipeline, tmp_path / "m.tflite", format="tflite")
+    assert labels == list(EMOTIONS)
+    model = TFLiteModel(tmp_path / "m.tflite")
+    assert tuple(model.input_["shape"]) == (1, 48, 48, 1)
+    np.testing.assert_allclose(model.predict_proba(X), expected(pipeline, X), atol=1e-5)
+    assert (model.predict(X) == pipeline.predict(X)).all()
+
+
+def test_quantised_tflite_is_smaller_and_close(pipeline, faces, tmp_path):
+    X, _ = faces
+    export(pipeline, tmp_path / "f32.tflite", format="tflite")
+    export(pipeline, tmp_path / "f16.tflite", format="tflite", quantize="float16")
+    export(
+        pipeline, tmp_path / "i8.tflite", format="tflite", quantize="int8", representative_data=X
+    )
+    sizes = {p: (tmp_path / f"{p}.tflite").stat().st_size for p in ("f32", "f16", "i8")}
+    assert sizes["i8"] < sizes["f16"] < sizes["f32"]
+    reference = expected(pipeline, X)
+    np.testing.assert_allclose(
+        TFLiteModel(tmp_path / "f16.tflite").predict_proba(X), reference, atol=1e-2
+    )
+    np.testing.assert_allclose(
+        TFLiteModel(tmp_path / "i8.tflite").predict_proba(X), reference, atol=0.1
+    )
+
+
+def test_keras_h5_and_saved_model_load_without_fercls_code(pipeline, faces, tmp_path):
+    import keras
+    import tensorflow as tf
+
+    X, _ = faces
+    images = X.reshape(-1, 48, 48, 1).astype(np.float32)
+    reference = expected(pipeline, X)
+    export(pipeline, tmp_path / "m.keras", format="keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), reference, atol=1e-5)
+    export(pipeline, tmp_path / "m.h5", format="h5")
+    assert keras.saving.load_model(tmp_path / "m.h5").output_shape == (None, 7)
+    export(pipeline, tmp_path / "saved", format="saved_model")
+    served = tf.saved_model.load(str(tmp_path / "saved"))
+    np.testing.assert_allclose(served.serve(images).numpy(), reference, atol=1e-5)
+
+
+def test_bare_classifier_with_integer_ids_exports_in_id_order(faces, tmp_path):
+    X, y = faces
+    ids = np.asarray([EMOTIONS.index(name) for name in y])
+    classifier = FERClassifier("simple", max_iter=1, augment=False, random_state=0)
+    classifier.fit(X / 255.0, ids)
+    labels = export(classifier, tmp_path / "m.tflite", format="tflite")
+    assert labels == list(EMOTIONS)
+    np.testing.assert_allclose(
+        TFLiteModel(tmp_path / "m.tflite").predict_proba(X),
+        classifier.predict_proba(X / 255.0),
+        atol=1e-5,
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(format="onnx"), "format='onnx'"),
+        (dict(format="keras", quantize="int8"), "applies to format='tflite' only"),
+        (dict(format="tflite", quantize="int4"), "quantize='int4'"),
+        (dict(format="tflite", quantize="int8"), "needs representative_data"),
+        (dict(format="keras"), "needs a path ending in .keras"),
+    ],
+)
+def test_bad_export_requests_are_refused(pipeline, tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        export(pipeline, tmp_path / "m.bin", **kwargs)
+    assert not list(tmp_path.iterdir())
+
+
+def test_unfitted_or_foreign_models_are_refused(tmp_path):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.linear_model import LogisticRegression
+
+    with pytest.raises(NotFittedError):
+        export(FERClassifier(), tmp_path / "m.keras")
+    with pytest.raises(TypeError, match="LogisticRegression"):
+        export(LogisticRegression(), tmp_path / "m.keras")
+
+
+def test_cli_exports_a_saved_model(pipeline, tmp_path, capsys):
+    fercls.save(pipeline, tmp_path / "m.fercls")
+    argv = ["export", "--model", tmp_path / "m.fercls", "--format", "tflite"]
+    assert main([str(a) for a in [*argv, "--output", tmp_path / "m.tflite"]]) == 0
+    assert "outputs: angry, disgust, fear, happy, sad, surprise, neutral" in capsys.readouterr().out
+    assert main([str(a) for a in [*argv, "--quantize", "int8", "--output", tmp_path / "q"]]) == 1
+    assert "--quantize int8 needs --data" in capsys.readouterr().err
+
+
+def test_pretrained_int8_tflite_agrees_with_the_float_model_on_fer2013(
+    fer_zip, fer_bunch, tmp_path
+):
+    """The issue's check, on 600 PrivateTest images (the benchmark runs all 3,589)."""
+    out = tmp_path / "fer_int8.tflite"
+    argv = ["export", "--format", "tflite", "--quantize", "int8", "--data", fer_zip]
+    assert main([str(a) for a in [*argv, "--output", out]]) == 0
+    private = np.flatnonzero(fer_bunch.usage == "PrivateTest")[:600]
+    X, truth = fer_bunch.data[private], np.asarray(EMOTIONS)[fer_bunch.target[private]]
+    float_predictions = fercls.load_pretrained().predict(X)
+    int8_predictions = TFLiteModel(out).predict(X)
+    assert (int8_predictions == float_predictions).mean() > 0.95
+    assert abs((int8_predictions == truth).mean() - (float_predictions == truth).mean()) <= 0.02
