@@ -368,3 +368,63 @@ def fercls_load(path):
     import fercls
 
     return fercls.load(path)
+
+
+# ------------------------------------------------ devices and precision
+MIRRORED_ON_TWO_CPUS = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path.insert(0, {tests!r})
+from helpers import make_faces
+from fercls import FERClassifier
+
+images, labels = make_faces(n_per_class=24, size=12, n_classes=3)
+X = images.reshape(len(images), -1).astype(np.float32) / 255
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+clf = FERClassifier("simple", max_iter=8, batch_size=16, augment=False, random_state=0,
+                    distribution=strategy).fit(X, labels)
+kernel = clf.model_.get_layer("probabilities").kernel
+print(json.dumps({{"replicas": strategy.num_replicas_in_sync,
+                  "mirrored": type(kernel.value).__name__,
+                  "score": clf.score(X, labels)}}))
+"""
+
+
+def test_mirrored_strategy_trains_on_two_logical_cpus():
+    """The multi-GPU path, on two logical CPU devices (they must be set before
+    TensorFlow starts, hence a fresh process)."""
+    from pathlib import Path
+
+    script = MIRRORED_ON_TWO_CPUS.format(tests=str(Path(__file__).parent))
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["replicas"] == 2
+    assert "Mirrored" in result["mirrored"]
+    assert result["score"] > 0.8
+
+
+def test_mirrored_by_name_is_cloneable_and_trains(data):
+    from sklearn.base import clone
+
+    X, names, _ = data
+    clf = clone(small(max_iter=2, distribution="mirrored")).fit(X, names)
+    assert clf.predict(X[:3]).shape == (3,)
+
+
+def test_mixed_precision_computes_in_16_bits_with_a_float32_softmax(data):
+    X, names, _ = data
+    import keras
+
+    before = keras.config.dtype_policy().name
+    clf = small(precision="mixed_bfloat16").fit(X, names)
+    assert keras.config.dtype_policy().name == before, "the global policy is restored"
+    conv = next(layer for layer in clf.model_.layers if "conv" in layer.name)
+    assert conv.compute_dtype == "bfloat16" and conv.variable_dtype == "float32"
+    assert clf.model_.get_layer("probabilities").compute_dtype == "float32"
+    assert clf.predict_proba(X).dtype == np.float64 and clf.score(X, names) > 0.8

@@ -160,3 +160,42 @@ def test_design_card_pipeline_on_real_fer2013_strings(real_strings, tmp_path):
     np.testing.assert_array_equal(
         np.asarray(reloaded["proba"]), search.best_estimator_.predict_proba(sample)
     )
+
+
+def test_grid_search_on_a_dask_local_cluster_of_two_worker_processes(monkeypatch):
+    """Distributed search: the same GridSearchCV, run by dask.distributed workers,
+    each of which limits TensorFlow to the one thread dask gives it."""
+    distributed = pytest.importorskip("dask.distributed")
+    # Workers inherit this process's environment; drop the suite's explicit
+    # TensorFlow settings so they show fercls' own rule.
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    monkeypatch.delenv("TF_NUM_INTEROP_THREADS", raising=False)
+
+    images, labels = make_faces(n_per_class=12, size=12, n_classes=2)
+    strings = PixelStringParser(n_pixels=144).inverse_transform(images.reshape(len(images), -1))
+    pipe = make_pipeline(
+        PixelStringParser(n_pixels=144),
+        RandomOverSampler(random_state=0),
+        PixelNormalizer(),
+        FERClassifier("simple", max_iter=3, augment=False, random_state=0, batch_size=8),
+    )
+    grid = {"ferclassifier__learning_rate_init": [1e-3, 1e-2]}
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+        joblib.parallel_backend("dask"),
+    ):
+        search = GridSearchCV(pipe, grid, cv=2).fit(strings, labels)
+        workers = client.run(
+            lambda: (
+                __import__("os").environ.get("TF_NUM_INTRAOP_THREADS"),
+                "fercls" in __import__("sys").modules,
+            )
+        )
+    assert len(search.cv_results_["params"]) == 2
+    assert search.best_estimator_.predict(strings[:4]).shape == (4,)
+    # Workers that ran fits (they imported fercls) gave TensorFlow one thread.
+    assert ("1", True) in workers.values()
+    assert all(threads == "1" for threads, ran in workers.values() if ran)

@@ -4,6 +4,7 @@
 is first built or loaded.
 """
 
+from ._threads import share_threads_with_tensorflow
 from ._version import __version__
 from .architectures import ARCHITECTURES
 from .classifier import FERClassifier
@@ -13,6 +14,8 @@ from .labels import EMOTIONS
 from .persistence import load, save
 from .preprocessing import PixelNormalizer, PixelStringParser
 from .pretrained import load_pretrained
+
+share_threads_with_tensorflow()  # before TensorFlow starts; see fercls._threads
 
 __all__ = [
     "ARCHITECTURES",

@@ -133,6 +133,7 @@ def _head(x, n_classes, seeds, *, dense, dropout, batch_norm):
         activation="softmax",
         kernel_initializer=keras.initializers.GlorotUniform(seed=seeds.next()),
         name="probabilities",
+        dtype="float32",  # stays float32 under mixed precision: a stable softmax and loss
     )(x)
 
 

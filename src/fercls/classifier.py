@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from contextlib import contextmanager, nullcontext
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state, column_or_1d
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -88,6 +89,17 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch.
     warm_start : bool, default=False
         Continue training the fitted network on the next ``fit``.
+    distribution : {"mirrored"}, tf.distribute.Strategy or None, default=None
+        Train on several devices. ``"mirrored"`` creates a
+        ``tf.distribute.MirroredStrategy`` over all local GPUs (the CPU when
+        there are none); a strategy object (e.g. ``MultiWorkerMirroredStrategy``
+        for several hosts) is used as given. ``batch_size`` is the global batch,
+        split across replicas. A strategy object cannot be cloned or saved with
+        :func:`fercls.save`; the string can.
+    precision : {"float32", "mixed_float16", "mixed_bfloat16"}, default="float32"
+        Layer compute precision. ``"mixed_float16"`` (GPUs; with loss scaling)
+        and ``"mixed_bfloat16"`` (recent GPUs and CPUs with AMX/AVX-512 BF16)
+        compute in 16 bits and keep float32 weights; the softmax stays float32.
     test_time_flip : bool, default=False
         Average the probabilities of each image and its left-right mirror at
         prediction (twice the compute). ``docs/model_card.md`` gives its
@@ -143,6 +155,8 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        "distribution": [StrOptions({"mirrored"}), HasMethods(["scope"]), None],
+        "precision": [StrOptions({"float32", "mixed_float16", "mixed_bfloat16"})],
         "test_time_flip": ["boolean"],
     }
 
@@ -165,6 +179,8 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         random_state=None,
         verbose=0,
         warm_start=False,
+        distribution=None,
+        precision="float32",
         test_time_flip=False,
     ):
         self.architecture = architecture
@@ -183,6 +199,8 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.distribution = distribution
+        self.precision = precision
         self.test_time_flip = test_time_flip
 
     # ------------------------------------------------------------------ fit
@@ -255,7 +273,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
                 f"{checkpoint}: not a FERClassifier training checkpoint (it was not written "
                 "by fit(checkpoint=...)); pass a new path or delete the file"
             )
-        ignored = {"verbose", "warm_start"}
+        ignored = {"verbose", "warm_start", "distribution"}
         mine, theirs = self.get_params(), saved.get_params()
         differ = sorted(k for k in mine if k not in ignored and _differs(mine[k], theirs[k]))
         if differ:
@@ -480,7 +498,18 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         return self._seed_
 
     def _build_model(self, seed):
-        return self._compile(self._new_network(seed))
+        strategy = self._strategy()
+        with strategy.scope() if strategy is not None else nullcontext():
+            with _dtype_policy(self.precision):
+                network = self._new_network(seed)
+            return self._compile(network)
+
+    def _strategy(self):
+        if self.distribution == "mirrored":
+            import tensorflow as tf
+
+            return tf.distribute.MirroredStrategy()
+        return self.distribution
 
     def _new_network(self, seed):
         """The uncompiled network for this estimator's data."""
@@ -525,17 +554,32 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
 
         Epoch ``e`` visits the samples in a stateless permutation keyed on
         ``(seed, e)``, so a run resumed from a checkpoint sees exactly the
-        batches the uninterrupted run would have. Batches gather rows by index:
-        no shuffle buffer holding a second copy of the data.
+        batches the uninterrupted run would have. Batches are gathered by index
+        from the NumPy arrays themselves: TensorFlow never holds a copy of the
+        whole data set (a ``tf.constant`` of it measured twice its size in
+        RSS), and there is no shuffle buffer.
         """
         import tensorflow as tf
 
         n = len(images)
         steps = math.ceil(n / self.batch_size)
-        targets = np.eye(len(self.classes_), dtype=np.float32)[y_encoded]
-        arrays = [images, targets] if weights is None else [images, targets, weights]
-        tensors = [tf.constant(a) for a in arrays]
+        labels = y_encoded.astype(np.int64)
+        n_classes = len(self.classes_)
+        arrays = [images] if weights is None else [images, np.asarray(weights, np.float32)]
         batch_size = self.batch_size
+
+        def gather(index):
+            return [a[index] for a in arrays] + [labels[index]]
+
+        def to_batch(index):
+            parts = tf.numpy_function(
+                gather, [index], [tf.float32] * len(arrays) + [tf.int64], stateful=False
+            )
+            batch = [tf.ensure_shape(parts[0], [None, *images.shape[1:]])]
+            batch.append(tf.one_hot(tf.ensure_shape(parts[-1], [None]), n_classes))
+            if weights is not None:
+                batch.append(tf.ensure_shape(parts[1], [None]))
+            return tuple(batch)
 
         def epoch_batches(epoch):
             key = tf.stack([tf.constant(seed, tf.int64), epoch])
@@ -544,9 +588,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
 
         epochs = tf.data.Dataset.range(first_epoch, first_epoch + n_epochs)
         data = epochs.flat_map(epoch_batches).map(
-            lambda index: tuple(tf.gather(t, index) for t in tensors),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
+            to_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
         )
         return data.prefetch(tf.data.AUTOTUNE), steps
 
@@ -656,6 +698,18 @@ def _split_validation(X, y, weights, fraction, seed):
     X_train, X_val, y_train, y_val = parts[:4]
     w_train = parts[4] if weights is not None else None
     return X_train, X_val, y_train, y_val, w_train
+
+
+@contextmanager
+def _dtype_policy(name):
+    """Build layers under Keras's global dtype policy ``name``, then restore it."""
+    keras = import_keras()
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def _seed_states(model):

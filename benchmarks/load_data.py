@@ -1,0 +1,71 @@
+"""load_fer2013 of the Kaggle zip and of the challenge CSV: seconds and peak memory.
+
+Writes the challenge CSV (301 MB) from ../shared/data/fer2013.zip (or --data)
+into a temporary folder, then loads each source in a fresh process and reports
+wall seconds and peak RSS above the process's RSS after importing fercls. As a
+baseline measured in the same run, ``pandas.read_csv`` of the CSV alone (no
+parsing of the pixel strings) is timed the same way. Prints one JSON line.
+
+    python benchmarks/load_data.py
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013.zip"
+
+CHILD = """
+import json, sys, time
+import pandas as pd
+import fercls
+
+def rss_mb():
+    # Peak RSS of this process image (VmHWM). Not ru_maxrss: across fork+exec it
+    # starts at the parent's size, which hid everything below it.
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+before = rss_mb()
+start = time.perf_counter()
+if sys.argv[2] == "read_csv":
+    rows = len(pd.read_csv(sys.argv[1]))
+else:
+    rows = len(fercls.load_fer2013(sys.argv[1]).target)
+print(json.dumps({"seconds": round(time.perf_counter() - start, 2), "rows": rows,
+                  "peak_extra_mb": round(rss_mb() - before)}))
+"""
+
+
+def measure(path, how):
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), how], capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    args = parser.parse_args()
+    from fercls import load_fer2013
+
+    with tempfile.TemporaryDirectory() as folder:
+        csv = Path(folder) / "fer2013.csv"
+        load_fer2013(args.data, as_frame=True).frame.to_csv(csv, index=False)
+        results = {
+            "csv_mb": round(csv.stat().st_size / 1e6),
+            "zip": measure(args.data, "load_fer2013"),
+            "csv": measure(csv, "load_fer2013"),
+            "pandas_read_csv_only": measure(csv, "read_csv"),
+        }
+    results["result_mb"] = round(results["zip"]["rows"] * 2304 / 1e6)
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

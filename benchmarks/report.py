@@ -1,0 +1,306 @@
+"""Regenerate docs/benchmarks.md (and the export table the docs include) from benchmark results.
+
+    python benchmarks/report.py          # render from benchmarks/results/*.json
+    python benchmarks/report.py --run    # run every benchmark first (about 25 min on 2 cores)
+
+Each benchmark script prints one JSON line; --run stores it in
+benchmarks/results/<name>.json. Training-accuracy runs (fer2013_accuracy.py)
+take an hour and are recorded in docs/model_card.md instead.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+DOCS = HERE.parent / "docs"
+SCRIPTS = [
+    "parse_pixels",
+    "load_data",
+    "fit_overhead",
+    "predict_latency",
+    "fit_memory",
+    "grid_search_jobs",
+    "export_tflite",
+    "video_fps",
+]
+
+
+def run_all():
+    RESULTS.mkdir(exist_ok=True)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    for name in SCRIPTS:
+        print(f"running {name} ...", file=sys.stderr)
+        out = subprocess.run(
+            [sys.executable, str(HERE / f"{name}.py")],
+            cwd=HERE,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        (RESULTS / f"{name}.json").write_text(out.strip().splitlines()[-1] + "\n")
+
+
+def load(name):
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()}, Python {platform.python_version()}"
+
+
+def ratio_rows(r):
+    rows = []
+    if p := r.get("parse_pixels"):
+        rows.append(
+            (
+                "Parse all 35,887 pixel strings vs per-row `np.array(s.split(), float)`",
+                f"**{p['speedup']}×** faster ({p['fercls_seconds']} s vs {p['baseline_seconds']} s),"
+                f" identical: {p['identical']}",
+                "≥ 10×",
+            )
+        )
+    if f := r.get("fit_overhead"):
+        for arch in ("simple", "vgg_small", "vgg"):
+            if a := f.get(arch):
+                rows.append(
+                    (
+                        f"`FERClassifier.fit` vs `keras.Model.fit`, {arch}, {f['images']} images",
+                        f"**{a['fit_overhead_pct']:+.1f} %** per epoch"
+                        f" ({a['fercls_s_per_epoch']} s vs {a['keras_s_per_epoch']} s)",
+                        "≤ +10 %",
+                    )
+                )
+                rows.append(
+                    (
+                        f"`predict_proba` vs `Model.predict`, {arch}, {a['predict_images']} images",
+                        f"**{a['predict_overhead_pct']:+.1f} %**"
+                        f" ({a['fercls_predict_proba_s']} s vs {a['keras_predict_s']} s)",
+                        "≤ +10 %",
+                    )
+                )
+    if p := r.get("predict_latency"):
+        pipe, base = p["pipeline_predict_proba"], p["keras_model_predict"]
+        rows.append(
+            (
+                "Single-image `predict_proba` of the pretrained pipeline vs `Model.predict`",
+                f"**{base['p50_ms'] / pipe['p50_ms']:.1f}×** faster"
+                f" (p50 {pipe['p50_ms']} ms vs {base['p50_ms']} ms)",
+                "p50 ≤ 5 ms",
+            )
+        )
+    if g := r.get("grid_search_jobs"):
+        rows.append(
+            (
+                f"`GridSearchCV(n_jobs=2)` vs `n_jobs=1`, {g['fits']} fits of {g['architecture']}",
+                f"**{g['speedup_n_jobs_2_rule']}×** (without the thread rule:"
+                f" {g['speedup_n_jobs_2_no_rule']}×)",
+                "not slower (≥ 1×)",
+            )
+        )
+    if e := r.get("export_tflite"):
+        i8 = e["tflite_int8"]
+        rows.append(
+            (
+                "TFLite int8 single image vs the Keras pipeline",
+                f"**{i8['speedup_vs_keras_pipeline']}×** faster (p50 {i8['single_image']['p50_ms']} ms),"
+                f" accuracy {100 * i8['accuracy']:.2f} % vs {100 * e['keras_pipeline']['accuracy']:.2f} %",
+                "int8 within 1 point",
+            )
+        )
+    if load_ := r.get("load_data"):
+        base = load_["pandas_read_csv_only"]["seconds"]
+        rows.append(
+            (
+                f"`load_fer2013` of the {load_['csv_mb']} MB CSV vs `pandas.read_csv` alone",
+                f"**{load_['csv']['seconds'] / base:.1f}×** the time of reading without parsing"
+                f" ({load_['csv']['seconds']} s vs {base} s)",
+                "—",
+            )
+        )
+    return rows
+
+
+def export_table(e):
+    lines = [
+        "| model | size | PrivateTest accuracy | not copies of training images | agrees with Keras | single image p50 |",
+        "|---|---|---|---|---|---|",
+    ]
+    k = e["keras_pipeline"]
+    lines.append(
+        f"| Keras pipeline (float32) | 4.9 MB weights | {100 * k['accuracy']:.2f} % | | | "
+        f"{k['single_image']['p50_ms']} ms |"
+    )
+    for name in ("float32", "float16", "int8"):
+        t = e[f"tflite_{name}"]
+        lines.append(
+            f"| TFLite {name} | {t['size_mb']} MB | {100 * t['accuracy']:.2f} % | "
+            f"{100 * t['accuracy_not_in_training']:.2f} % | {100 * t['agreement_with_keras']:.2f} % | "
+            f"{t['single_image']['p50_ms']} ms |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def details(r):
+    out = []
+    if load_ := r.get("load_data"):
+        out += [
+            "## Loading",
+            "",
+            "| source | seconds | peak memory above baseline |",
+            "|---|---|---|",
+            f"| Kaggle zip (35,887 JPEGs) | {load_['zip']['seconds']} | {load_['zip']['peak_extra_mb']} MB |",
+            f"| challenge CSV ({load_['csv_mb']} MB) | {load_['csv']['seconds']} | {load_['csv']['peak_extra_mb']} MB |",
+            f"| `pandas.read_csv` of the CSV only (no pixel parsing) | {load_['pandas_read_csv_only']['seconds']} | {load_['pandas_read_csv_only']['peak_extra_mb']} MB |",
+            "",
+            f"The result, `data` as uint8, is {load_['result_mb']} MB. (`python benchmarks/load_data.py`)",
+            "",
+        ]
+    if p := r.get("parse_pixels"):
+        out += [
+            "## Parsing",
+            "",
+            f"{p['rows']:,} strings ({p['input_mb']} MB of text): {p['fercls_seconds']} s, "
+            f"peak allocation {p['peak_extra_mb']} MB for a {p['result_mb']} MB result "
+            f"(target: ≤ 2× the result plus the input). (`python benchmarks/parse_pixels.py`)",
+            "",
+        ]
+    if f := r.get("fit_overhead"):
+        out += [
+            "## Training and batch prediction",
+            "",
+            f"{f['images']} FER2013 Training images, {f['epochs']} epochs, median seconds per epoch "
+            "over epochs 2.., two alternating runs each (`python benchmarks/fit_overhead.py`).",
+            "",
+            "| architecture | Keras s/epoch | fercls s/epoch | overhead | fercls training images/s | Keras predict | fercls predict_proba |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for arch in ("simple", "vgg_small", "vgg"):
+            if a := f.get(arch):
+                out.append(
+                    f"| {arch} | {a['keras_s_per_epoch']} | {a['fercls_s_per_epoch']} | "
+                    f"{a['fit_overhead_pct']:+.1f} % | {a['fercls_train_images_per_s']} | "
+                    f"{a['keras_predict_s']} s | {a['fercls_predict_proba_s']} s |"
+                )
+        out.append("")
+    if p := r.get("predict_latency"):
+        out += [
+            "## Single-image latency",
+            "",
+            "| call | p50 | p90 |",
+            "|---|---|---|",
+        ]
+        for key, label in (
+            ("pipeline_predict_proba", "pretrained pipeline `predict_proba` (uint8 in)"),
+            ("classifier_predict_proba", "`FERClassifier.predict_proba` (normalised in)"),
+            ("keras_model_eager_call", "Keras model called eagerly"),
+            ("keras_model_predict", "`keras.Model.predict`"),
+        ):
+            if key in p:
+                out.append(f"| {label} | {p[key]['p50_ms']} ms | {p[key]['p90_ms']} ms |")
+        out += ["", "(`python benchmarks/predict_latency.py`)", ""]
+    if m := r.get("fit_memory"):
+        out += [
+            "## Memory while fitting",
+            "",
+            "The design-card pipeline (parser, `RandomOverSampler`, normaliser, `simple` "
+            "network, one epoch) on pixel strings (`python benchmarks/fit_memory.py`):",
+            "",
+            "| Training images | after oversampling | RSS after loading | peak RSS |",
+            "|---|---|---|---|",
+        ]
+        for run in m["runs"]:
+            out.append(
+                f"| {run['n']:,} | {run['resampled']:,} | {run['rss_after_load_mb']} MB | "
+                f"{run['peak_rss_mb']} MB |"
+            )
+        out += [
+            "",
+            f"Growth: {m['training_kb_per_resampled_image']} kB per resampled training image "
+            "(one image is 2.3 kB as uint8 and 9.2 kB as the float32 the network trains on: "
+            "the float32 copy dominates; TensorFlow gathers batches from it and holds no copy of its own).",
+            "",
+        ]
+    if g := r.get("grid_search_jobs"):
+        out += [
+            "## Parallel grid search",
+            "",
+            f"{g['fits']} fits of `{g['architecture']}` ({g['images_per_fit']} images, "
+            f"{g['epochs']} epochs each) on {g['cores']} cores (`python benchmarks/grid_search_jobs.py`):",
+            "",
+            "| setting | seconds |",
+            "|---|---|",
+            f"| `n_jobs=1` | {g['n_jobs_1_s']} |",
+            f"| `n_jobs=2`, fercls' thread rule (cores // n_jobs TensorFlow threads per worker) | {g['n_jobs_2_rule_s']} |",
+            f"| `n_jobs=2`, TensorFlow's default pools in each worker | {g['n_jobs_2_no_rule_s']} |",
+            "",
+        ]
+    if e := r.get("export_tflite"):
+        out += [
+            "## TFLite export",
+            "",
+            f"All {e['images']:,} PrivateTest images, TFLite interpreter with one thread "
+            "(`python benchmarks/export_tflite.py`):",
+            "",
+            export_table(e),
+        ]
+    if v := r.get("video_fps"):
+        out += [
+            "## Video",
+            "",
+            "```",
+            json.dumps(v),
+            "```",
+            "(`python benchmarks/video_fps.py`)",
+            "",
+        ]
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", action="store_true", help="run every benchmark first")
+    args = parser.parse_args()
+    if args.run:
+        run_all()
+    results = {name: load(name) for name in SCRIPTS}
+    results = {k: v for k, v in results.items() if v is not None}
+    lines = [
+        "# Benchmarks",
+        "",
+        "*Generated by `python benchmarks/report.py` from `benchmarks/results/`; "
+        "`python benchmarks/report.py --run` re-measures everything.*",
+        "",
+        f"Machine: {machine()}. No GPU. Each comparison was measured in one run, "
+        "so the ratios hold on a shared machine where absolute times drift.",
+        "",
+        "## Ratios",
+        "",
+        "| comparison | measured | target |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in ratio_rows(results)]
+    lines += ["", *details(results)]
+    (DOCS / "benchmarks.md").write_text("\n".join(lines).rstrip() + "\n")
+    if "export_tflite" in results:
+        (DOCS / "_export_table.md").write_text(export_table(results["export_tflite"]))
+    print(f"wrote {DOCS / 'benchmarks.md'}")
+
+
+if __name__ == "__main__":
+    main()
