@@ -156,9 +156,9 @@ def load_pretrained(*, with_parser=True) -> Pipeline:
     Examples
     --------
     >>> import numpy as np
-    >>> model = load_pretrained()  # doctest: +SKIP
-    >>> model.predict(np.full((1, 2304), 128, dtype=np.uint8))  # doctest: +SKIP
-    array(['neutral'], dtype='<U8')
+    >>> model = load_pretrained()
+    >>> model.predict(np.full((1, 2304), 128, dtype=np.uint8))  # a blank grey square
+    array(['sad'], dtype='<U8')
     """
     directory = resources.files("fercls") / PRETRAINED_DIR
     with resources.as_file(directory) as path:
