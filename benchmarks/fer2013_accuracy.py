@@ -100,6 +100,17 @@ def time_budget_callback(minutes, learning_rate_init):
     return TimeBudget()
 
 
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo where there is one."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "CPU"
+
+
 def device_description():
     import tensorflow as tf
 
@@ -108,14 +119,7 @@ def device_description():
         return "GPU: " + ", ".join(
             tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus
         )
-    cpu = platform.processor() or "CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     return f"CPU: {cpu}, {os.cpu_count()} cores"
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from pathlib import Path
+import zipfile
+from pathlib import Path, PurePosixPath
 
 
 def write_atomic(path, write) -> Path:
@@ -24,3 +25,21 @@ def write_atomic(path, write) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def checked_zip_entries(archive: zipfile.ZipFile, path, *, max_bytes: int) -> list:
+    """The archive's file entries, after refusing the unsafe: entries that escape
+    the archive (``../``, absolute names) and a total uncompressed size above
+    ``max_bytes`` (a zip bomb announces itself in its directory)."""
+    infos = [i for i in archive.infolist() if not i.is_dir()]
+    total = sum(i.file_size for i in infos)
+    if total > max_bytes:
+        raise ValueError(
+            f"{path}: archive claims {total / 1e9:.2f} GB uncompressed "
+            f"(limit {max_bytes / 1e9:.2f} GB)"
+        )
+    for info in infos:
+        name = PurePosixPath(info.filename)
+        if name.is_absolute() or ".." in name.parts:
+            raise ValueError(f"{path}: unsafe entry name {info.filename!r} in archive")
+    return infos

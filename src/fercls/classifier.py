@@ -308,32 +308,9 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
             self._partial_classes = classes
         return self._fit(X, y, sample_weight, None, 1, continuing, use_validation=False)
 
-    def _fit(
-        self,
-        X,
-        y,
-        sample_weight,
-        validation_data,
-        epochs,
-        continuing,
-        use_validation=True,
-        callbacks=None,
-        checkpoint=None,
-        resume=None,
-    ):
+    def _fit(self, X, y, sample_weight, validation_data, epochs, continuing, **options):
         try:
-            self._train(
-                X,
-                y,
-                sample_weight,
-                validation_data,
-                epochs,
-                continuing,
-                use_validation,
-                callbacks,
-                checkpoint,
-                resume,
-            )
+            self._train(X, y, sample_weight, validation_data, epochs, continuing, **options)
         except BaseException:
             # Ctrl-C or a failing callback: never leave a half-trained epoch behind.
             monitor = self.__dict__.pop("_monitor", None)
@@ -357,10 +334,10 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         validation_data,
         epochs,
         continuing,
-        use_validation,
-        callbacks,
-        checkpoint,
-        resume,
+        use_validation=True,
+        callbacks=None,
+        checkpoint=None,
+        resume=None,
     ):
         X, y = self._check_fit_data(X, y, reset=not continuing)
         y_encoded = self._encode_labels(y, reset=not continuing)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
+from ._io import checked_zip_entries
 from .labels import EMOTIONS
 from .preprocessing import FER_N_PIXELS, format_pixel_strings, parse_pixel_strings
 
@@ -239,17 +240,7 @@ def _stack(entries, read) -> tuple:
 
 def _read_zip(path: Path):
     with zipfile.ZipFile(path) as archive:
-        infos = [i for i in archive.infolist() if not i.is_dir()]
-        total = sum(i.file_size for i in infos)
-        if total > MAX_ZIP_UNCOMPRESSED_BYTES:
-            raise ValueError(
-                f"{path}: archive claims {total / 1e9:.1f} GB uncompressed; a FER2013 zip holds "
-                f"about 0.06 GB (limit {MAX_ZIP_UNCOMPRESSED_BYTES / 1e9:.1f} GB)"
-            )
-        for info in infos:
-            name = PurePosixPath(info.filename)
-            if name.is_absolute() or ".." in name.parts:
-                raise ValueError(f"{path}: unsafe entry name {info.filename!r} in archive")
+        infos = checked_zip_entries(archive, path, max_bytes=MAX_ZIP_UNCOMPRESSED_BYTES)
         entries = _collect([PurePosixPath(i.filename) for i in infos], path)
         return _stack(entries, lambda name: archive.read(str(name)))
 
