@@ -74,6 +74,34 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+STAGE_FIELDS = (
+    "command",
+    "budget_minutes",
+    "epochs_this_run",
+    "epochs",
+    "best_epoch",
+    "train_seconds",
+    "public_accuracy",
+    "private_accuracy",
+)
+
+
+def training_stages(card, previous_card=None):
+    """The runs that produced a model, oldest first, each summarised by STAGE_FIELDS.
+
+    A warm restart (``--init-from``) inherits the stages of the model it
+    started from, so a model card can list every command behind the weights.
+    """
+    stages = []
+    if previous_card is not None:
+        stages = previous_card.get("stages") or training_stages(previous_card)
+    settings = card.get("settings", {})
+    this_run = {field: card.get(field) for field in STAGE_FIELDS}
+    this_run["epochs_this_run"] = card.get("epochs_this_run", card["epochs"])
+    this_run["learning_rate_init"] = settings.get("learning_rate_init")
+    return [*stages, this_run]
+
+
 def time_budget_callback(minutes, learning_rate_init):
     """Cosine decay over elapsed time; stop when another epoch would overrun."""
     import keras
@@ -159,10 +187,11 @@ def main(argv=None):
         random_state=args.seed,
         verbose=args.verbose,
     )
+    previous_meta = None
     if args.init_from:
         from fercls.pretrained import load_classifier
 
-        start_from, _ = load_classifier(args.init_from)
+        start_from, previous_meta = load_classifier(args.init_from)
         if start_from.architecture != args.architecture:
             sys.exit(f"--init-from holds a {start_from.architecture}, not {args.architecture}")
         start_from.set_params(**{**clf.get_params(), "warm_start": True})
@@ -221,6 +250,7 @@ def main(argv=None):
         card = dict(
             result, history=clf.history_, command="python " + " ".join([sys.argv[0], *sys.argv[1:]])
         )
+        card["stages"] = training_stages(card, (previous_meta or {}).get("card"))
         save_classifier(clf, args.save, normalization=args.normalization, card=card)
     print(json.dumps(result), flush=True)
     return result

@@ -14,9 +14,9 @@ grows the 28,709 images to 50,505 (7 x 7,215 happy).
 
 import argparse
 import json
-import subprocess
-import sys
 from pathlib import Path
+
+from child_process import run_child
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013.zip"
 
@@ -27,13 +27,6 @@ from imblearn.over_sampling import RandomOverSampler
 from imblearn.pipeline import make_pipeline
 from fercls import FERClassifier, PixelNormalizer, PixelStringParser, load_fer2013
 from fercls.preprocessing import format_pixel_strings
-
-def rss_mb():
-    # Peak RSS of this process image (VmHWM). Not ru_maxrss: across fork+exec it
-    # starts at the parent's size, which hid everything below it.
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
 
 data = load_fer2013(sys.argv[1])
 rows = np.flatnonzero(data.usage == "Training")[: int(sys.argv[2])]
@@ -58,14 +51,7 @@ def main():
     args = parser.parse_args()
     runs = []
     for n in args.sizes:
-        out = subprocess.run(
-            [sys.executable, "-c", CHILD, str(args.data), str(n)],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": ""},
-        ).stdout
-        runs.append(json.loads(out.strip().splitlines()[-1]))
+        runs.append(run_child(CHILD, args.data, n, env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": ""}))
     first, last = runs[0], runs[-1]
     growth = (last["peak_rss_mb"] - last["rss_after_load_mb"]) - (
         first["peak_rss_mb"] - first["rss_after_load_mb"]

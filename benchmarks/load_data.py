@@ -11,10 +11,10 @@ parsing of the pixel strings) is timed the same way. Prints one JSON line.
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
+
+from child_process import run_child
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013.zip"
 
@@ -22,13 +22,6 @@ CHILD = """
 import json, sys, time
 import pandas as pd
 import fercls
-
-def rss_mb():
-    # Peak RSS of this process image (VmHWM). Not ru_maxrss: across fork+exec it
-    # starts at the parent's size, which hid everything below it.
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
 
 before = rss_mb()
 start = time.perf_counter()
@@ -42,10 +35,7 @@ print(json.dumps({"seconds": round(time.perf_counter() - start, 2), "rows": rows
 
 
 def measure(path, how):
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path), how], capture_output=True, text=True, check=True
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return run_child(CHILD, path, how)
 
 
 def main():

@@ -24,19 +24,18 @@ predicts one of seven emotions: {emotions}.
   `fer2013.zip` (Kaggle image-folder layout). No other data, no pretraining.
 - **Selection**: the epoch with the best `PublicTest` accuracy (3,589 images)
   was kept (epoch {best_epoch} of {epochs}).
-- **Recipe**: Adam, initial learning rate {learning_rate_init}, cosine decay over the
-  {budget}; batch size {batch_size}; augmentation inside the network (horizontal
+- **Recipe**: Adam with a cosine learning-rate decay over each run's time budget
+  {schedule}; batch size {batch_size}; augmentation inside the network (horizontal
   flip, ±10° rotation, 10 % zoom, 10 % shift); dropout 0.25 per block and 0.5
   before the classifier; label smoothing {label_smoothing}; class weights: {class_weight}.
-- **Command** (from the repository root, with `../shared/data/fer2013.zip` present):
+- **Commands** (from the repository root, with `../shared/data/fer2013.zip` present),
+  run in this order:
 
-  ```
-  {command}
-  ```
-  The run saved to the folder after `--save`; the package ships those files
-  in `src/fercls/models/fer2013_vgg_small/`.
-- **Hardware**: {device}; TensorFlow {tensorflow}. Training took
-  {train_minutes:.1f} minutes ({images_per_second:.0f} training images/s).
+{commands}
+  Each run saved to the folder after `--save`; the package ships the last
+  run's files in `src/fercls/models/fer2013_vgg_small/`.
+{stage_table}- **Hardware**: {device}; TensorFlow {tensorflow}. Training took
+  {train_minutes:.1f} minutes in all ({images_per_second:.0f} training images/s in the last run).
 {note}
 ## Results on FER2013 PrivateTest (3,589 images, never used for training or selection)
 
@@ -80,13 +79,46 @@ figures; a GPU-trained model is planned (see the project issues).
 """
 
 
+def schedule(stages):
+    """How the learning rate started in each run (a warm restart has a fresh optimizer)."""
+    first = stages[0].get("learning_rate_init") or 0.001
+    if len(stages) == 1:
+        return f"(initial rate {first:g})"
+    restarts = ", ".join(f"{stage['learning_rate_init']:g}" for stage in stages[1:])
+    return (
+        f"(initial rate {first:g}); each later run is a warm restart of the previous "
+        f"weights with a fresh optimizer and a new cosine cycle starting at {restarts}"
+    )
+
+
+def stage_table(stages):
+    """One row per training run; empty for a single run."""
+    if len(stages) == 1:
+        return ""
+    rows = [
+        "- **Runs** (epoch numbers count from the first run; the best PublicTest epoch of",
+        "  each run is kept and the next run starts from it):",
+        "",
+        "  | run | budget | epochs | best epoch | minutes | PublicTest | PrivateTest |",
+        "  |---|---|---|---|---|---|---|",
+    ]
+    for number, stage in enumerate(stages, 1):
+        first_epoch = stage["epochs"] - stage["epochs_this_run"] + 1
+        rows.append(
+            f"  | {number} | {stage['budget_minutes']:g} min | {first_epoch}–{stage['epochs']} "
+            f"| {stage['best_epoch']} | {stage['train_seconds'] / 60:.1f} "
+            f"| {stage['public_accuracy']:.2%} | {stage['private_accuracy']:.2%} |"
+        )
+    return "\n".join(rows) + "\n\n"
+
+
 def main(folder, note=""):
     folder = Path(folder)
     meta = json.loads((folder / "model.json").read_text())
     card = meta["card"]
     params = meta["params"]
     recall = card["private_recall"]
-    budget = card.get("budget_minutes")
+    stages = card.get("stages") or [card]
     print(
         TEMPLATE.format(
             folder=folder.as_posix(),
@@ -98,16 +130,16 @@ def main(folder, note=""):
             n_train=card["n_train"],
             best_epoch=card["best_epoch"],
             epochs=card["epochs"],
-            learning_rate_init=params["learning_rate_init"],
-            budget=f"{budget:g}-minute time budget" if budget else "epochs",
+            schedule=schedule(stages),
             batch_size=params["batch_size"],
             label_smoothing=params["label_smoothing"],
             class_weight=params["class_weight"] or "none",
-            command=card["command"],
+            commands="\n".join(f"  ```\n  {stage['command']}\n  ```" for stage in stages),
+            stage_table=stage_table(stages),
             note=f"- **Note**: {note}\n" if note else "",
             device=card["device"],
             tensorflow=card["tensorflow"],
-            train_minutes=card["train_seconds"] / 60,
+            train_minutes=sum(stage["train_seconds"] for stage in stages) / 60,
             images_per_second=card["train_images_per_second"],
             private_accuracy=card["private_accuracy"],
             private_macro_f1=card["private_macro_f1"],
