@@ -61,6 +61,15 @@ def machine():
     )
 
 
+def table(header, rows):
+    """Markdown table lines: a header, the rule, one line per row."""
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+        *("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows),
+    ]
+
+
 def ratio_rows(r):
     rows = []
     if p := r.get("parse_pixels"):
@@ -134,23 +143,38 @@ def ratio_rows(r):
 
 
 def export_table(e):
-    lines = [
-        "| model | size | PrivateTest accuracy | not copies of training images | agrees with Keras | single image p50 |",
-        "|---|---|---|---|---|---|",
-    ]
     k = e["keras_pipeline"]
-    lines.append(
-        f"| Keras pipeline (float32) | 4.9 MB weights | {100 * k['accuracy']:.2f} % | | | "
-        f"{k['single_image']['p50_ms']} ms |"
-    )
+    rows = [
+        (
+            "Keras pipeline (float32)",
+            "4.9 MB weights",
+            f"{100 * k['accuracy']:.2f} %",
+            "",
+            "",
+            f"{k['single_image']['p50_ms']} ms",
+        )
+    ]
     for name in ("float32", "float16", "int8"):
         t = e[f"tflite_{name}"]
-        lines.append(
-            f"| TFLite {name} | {t['size_mb']} MB | {100 * t['accuracy']:.2f} % | "
-            f"{100 * t['accuracy_not_in_training']:.2f} % | {100 * t['agreement_with_keras']:.2f} % | "
-            f"{t['single_image']['p50_ms']} ms |"
+        rows.append(
+            (
+                f"TFLite {name}",
+                f"{t['size_mb']} MB",
+                f"{100 * t['accuracy']:.2f} %",
+                f"{100 * t['accuracy_not_in_training']:.2f} %",
+                f"{100 * t['agreement_with_keras']:.2f} %",
+                f"{t['single_image']['p50_ms']} ms",
+            )
         )
-    return "\n".join(lines) + "\n"
+    header = (
+        "model",
+        "size",
+        "PrivateTest accuracy",
+        "not copies of training images",
+        "agrees with Keras",
+        "single image p50",
+    )
+    return "\n".join(table(header, rows)) + "\n"
 
 
 def details(r):
@@ -159,11 +183,20 @@ def details(r):
         out += [
             "## Loading",
             "",
-            "| source | seconds | peak memory above baseline |",
-            "|---|---|---|",
-            f"| Kaggle zip (35,887 JPEGs) | {load_['zip']['seconds']} | {load_['zip']['peak_extra_mb']} MB |",
-            f"| challenge CSV ({load_['csv_mb']} MB) | {load_['csv']['seconds']} | {load_['csv']['peak_extra_mb']} MB |",
-            f"| `pandas.read_csv` of the CSV only (no pixel parsing) | {load_['pandas_read_csv_only']['seconds']} | {load_['pandas_read_csv_only']['peak_extra_mb']} MB |",
+            *table(
+                ("source", "seconds", "peak memory above baseline"),
+                [
+                    (label, load_[key]["seconds"], f"{load_[key]['peak_extra_mb']} MB")
+                    for key, label in (
+                        ("zip", "Kaggle zip (35,887 JPEGs)"),
+                        ("csv", f"challenge CSV ({load_['csv_mb']} MB)"),
+                        (
+                            "pandas_read_csv_only",
+                            "`pandas.read_csv` of the CSV only (no pixel parsing)",
+                        ),
+                    )
+                ],
+            ),
             "",
             f"The result, `data` as uint8, is {load_['result_mb']} MB. (`python benchmarks/load_data.py`)",
             "",
@@ -184,33 +217,59 @@ def details(r):
             f"{f['images']} FER2013 Training images, {f['epochs']} epochs, median seconds per epoch "
             "over epochs 2.., two alternating runs each (`python benchmarks/fit_overhead.py`).",
             "",
-            "| architecture | Keras s/epoch | fercls s/epoch | overhead | fercls training images/s | Keras predict | fercls predict_proba |",
-            "|---|---|---|---|---|---|---|",
+            *table(
+                (
+                    "architecture",
+                    "Keras s/epoch",
+                    "fercls s/epoch",
+                    "overhead",
+                    "fercls training images/s",
+                    "Keras predict",
+                    "fercls predict_proba",
+                ),
+                [
+                    (
+                        arch,
+                        a["keras_s_per_epoch"],
+                        a["fercls_s_per_epoch"],
+                        f"{a['fit_overhead_pct']:+.1f} %",
+                        a["fercls_train_images_per_s"],
+                        f"{a['keras_predict_s']} s",
+                        f"{a['fercls_predict_proba_s']} s",
+                    )
+                    for arch in ("simple", "vgg_small", "vgg")
+                    if (a := f.get(arch))
+                ],
+            ),
+            "",
         ]
-        for arch in ("simple", "vgg_small", "vgg"):
-            if a := f.get(arch):
-                out.append(
-                    f"| {arch} | {a['keras_s_per_epoch']} | {a['fercls_s_per_epoch']} | "
-                    f"{a['fit_overhead_pct']:+.1f} % | {a['fercls_train_images_per_s']} | "
-                    f"{a['keras_predict_s']} s | {a['fercls_predict_proba_s']} s |"
-                )
-        out.append("")
     if p := r.get("predict_latency"):
         out += [
             "## Single-image latency",
             "",
-            "| call | p50 | p90 |",
-            "|---|---|---|",
+            *table(
+                ("call", "p50", "p90"),
+                [
+                    (label, f"{p[key]['p50_ms']} ms", f"{p[key]['p90_ms']} ms")
+                    for key, label in (
+                        (
+                            "pipeline_predict_proba",
+                            "pretrained pipeline `predict_proba` (uint8 in)",
+                        ),
+                        (
+                            "classifier_predict_proba",
+                            "`FERClassifier.predict_proba` (normalised in)",
+                        ),
+                        ("keras_model_eager_call", "Keras model called eagerly"),
+                        ("keras_model_predict", "`keras.Model.predict`"),
+                    )
+                    if key in p
+                ],
+            ),
+            "",
+            "(`python benchmarks/predict_latency.py`)",
+            "",
         ]
-        for key, label in (
-            ("pipeline_predict_proba", "pretrained pipeline `predict_proba` (uint8 in)"),
-            ("classifier_predict_proba", "`FERClassifier.predict_proba` (normalised in)"),
-            ("keras_model_eager_call", "Keras model called eagerly"),
-            ("keras_model_predict", "`keras.Model.predict`"),
-        ):
-            if key in p:
-                out.append(f"| {label} | {p[key]['p50_ms']} ms | {p[key]['p90_ms']} ms |")
-        out += ["", "(`python benchmarks/predict_latency.py`)", ""]
     if m := r.get("fit_memory"):
         out += [
             "## Memory while fitting",
@@ -218,15 +277,18 @@ def details(r):
             "The design-card pipeline (parser, `RandomOverSampler`, normaliser, `simple` "
             "network, one epoch) on pixel strings (`python benchmarks/fit_memory.py`):",
             "",
-            "| Training images | after oversampling | RSS after loading | peak RSS |",
-            "|---|---|---|---|",
-        ]
-        for run in m["runs"]:
-            out.append(
-                f"| {run['n']:,} | {run['resampled']:,} | {run['rss_after_load_mb']} MB | "
-                f"{run['peak_rss_mb']} MB |"
-            )
-        out += [
+            *table(
+                ("Training images", "after oversampling", "RSS after loading", "peak RSS"),
+                [
+                    (
+                        f"{run['n']:,}",
+                        f"{run['resampled']:,}",
+                        f"{run['rss_after_load_mb']} MB",
+                        f"{run['peak_rss_mb']} MB",
+                    )
+                    for run in m["runs"]
+                ],
+            ),
             "",
             f"Growth: {m['training_kb_per_resampled_image']} kB per resampled training image "
             "(one image is 2.3 kB as uint8 and 9.2 kB as the float32 the network trains on: "
@@ -240,11 +302,20 @@ def details(r):
             f"{g['fits']} fits of `{g['architecture']}` ({g['images_per_fit']} images, "
             f"{g['epochs']} epochs each) on {g['cores']} cores (`python benchmarks/grid_search_jobs.py`):",
             "",
-            "| setting | seconds |",
-            "|---|---|",
-            f"| `n_jobs=1` | {g['n_jobs_1_s']} |",
-            f"| `n_jobs=2`, fercls' thread rule (cores // n_jobs TensorFlow threads per worker) | {g['n_jobs_2_rule_s']} |",
-            f"| `n_jobs=2`, TensorFlow's default pools in each worker | {g['n_jobs_2_no_rule_s']} |",
+            *table(
+                ("setting", "seconds"),
+                [
+                    ("`n_jobs=1`", g["n_jobs_1_s"]),
+                    (
+                        "`n_jobs=2`, fercls' thread rule (cores // n_jobs TensorFlow threads per worker)",
+                        g["n_jobs_2_rule_s"],
+                    ),
+                    (
+                        "`n_jobs=2`, TensorFlow's default pools in each worker",
+                        g["n_jobs_2_no_rule_s"],
+                    ),
+                ],
+            ),
             "",
         ]
     if e := r.get("export_tflite"):
@@ -288,10 +359,8 @@ def main():
         "",
         "## Ratios",
         "",
-        "| comparison | measured | target |",
-        "|---|---|---|",
+        *table(("comparison", "measured", "target"), ratio_rows(results)),
     ]
-    lines += [f"| {a} | {b} | {c} |" for a, b, c in ratio_rows(results)]
     lines += ["", *details(results)]
     (DOCS / "benchmarks.md").write_text("\n".join(lines).rstrip() + "\n")
     if "export_tflite" in results:
