@@ -4,8 +4,10 @@ from importlib import resources
 import numpy as np
 import pytest
 from helpers import make_faces
+from sklearn.metrics import f1_score
 
 from fercls import EMOTIONS, FERClassifier, load_pretrained
+from fercls.datasets import overlaps_training
 from fercls.preprocessing import format_pixel_strings
 from fercls.pretrained import PRETRAINED_DIR, load_classifier, save_classifier
 
@@ -38,8 +40,24 @@ def test_predicts_emotion_names_from_pixels_and_strings(pretrained):
 def test_card_figures_are_reproduced_on_private_test(pretrained, card, fer_bunch):
     private = fer_bunch.usage == "PrivateTest"
     truth = np.asarray(EMOTIONS)[fer_bunch.target[private]]
-    accuracy = np.mean(pretrained.predict(fer_bunch.data[private]) == truth)
-    assert accuracy == pytest.approx(card["private_accuracy"], abs=1e-4)
+    predicted = pretrained.predict(fer_bunch.data[private])
+    unseen = ~overlaps_training(fer_bunch)[private]
+    assert np.mean(predicted == truth) == pytest.approx(card["private_accuracy"], abs=1e-4)
+    assert f1_score(truth, predicted, average="macro") == pytest.approx(
+        card["private_macro_f1"], abs=1e-4
+    )
+    assert unseen.sum() == card["private_unseen_n"] == 3301
+    assert np.mean(predicted[unseen] == truth[unseen]) == pytest.approx(
+        card["private_unseen_accuracy"], abs=1e-4
+    )
+
+
+def test_flip_tta_figure_of_the_card_is_reproduced(card, fer_bunch):
+    model = load_pretrained(test_time_flip=True)
+    private = fer_bunch.usage == "PrivateTest"
+    truth = np.asarray(EMOTIONS)[fer_bunch.target[private]]
+    accuracy = np.mean(model.predict(fer_bunch.data[private]) == truth)
+    assert accuracy == pytest.approx(card["private_accuracy_flip_tta"], abs=1e-4)
 
 
 def test_save_and_load_round_trip_is_exact_and_atomic(tmp_path):
