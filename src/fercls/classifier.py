@@ -50,12 +50,14 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         Images per gradient step.
     learning_rate_init : float, default=1e-3
         Initial learning rate of the Adam optimiser.
-    learning_rate : {"constant", "adaptive", "cosine"}, default="cosine"
-        Schedule. ``"cosine"`` decays the rate to zero over ``max_iter``
-        epochs (the schedule behind the bundled model's measured figures).
-        ``"adaptive"`` halves it each time the monitored score (validation
-        accuracy with a validation set, else training loss) has not improved
-        for ``max(2, n_iter_no_change // 3)`` epochs.
+    learning_rate : {"constant", "adaptive", "cosine"}, default="adaptive"
+        Schedule. ``"adaptive"`` halves the rate each time the monitored score
+        (validation accuracy with a validation set, else training loss) has
+        not improved for ``max(2, n_iter_no_change // 3)`` epochs.
+        ``"cosine"`` decays it to zero over ``max_iter`` epochs: the schedule
+        behind the bundled model (decayed over a time budget there), best
+        for long runs; over a handful of epochs it decays too early and
+        underfits, which is why it is not the default.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified),
         stop when validation accuracy has not improved by ``tol`` for
