@@ -84,10 +84,13 @@ def schedule(stages):
     first = stages[0].get("learning_rate_init") or 0.001
     if len(stages) == 1:
         return f"(initial rate {first:g})"
-    restarts = ", ".join(f"{stage['learning_rate_init']:g}" for stage in stages[1:])
+    restarts = ", ".join(
+        f"run {number}: {stage['learning_rate_init']:g}"
+        for number, stage in enumerate(stages[1:], 2)
+    )
     return (
-        f"(initial rate {first:g}); each later run is a warm restart of the previous "
-        f"weights with a fresh optimizer and a new cosine cycle starting at {restarts}"
+        f"(initial rate {first:g}); each later run is a warm restart of the previous\n"
+        f"  run's best weights with a fresh optimizer and a new cosine cycle ({restarts})"
     )
 
 
