@@ -3,7 +3,8 @@
 Train on ``Training`` (28,709 images), select the epoch on ``PublicTest``
 (the best epoch's weights are restored), report on ``PrivateTest`` (3,589):
 accuracy, macro-F1 and per-class recall, plus the accuracy on the PrivateTest
-images that are not pixel-identical to any training image.
+images that are not pixel-identical to any training image, and the same
+figures with each test-time augmentation setting (``tta_accuracy.py``).
 
     python benchmarks/fer2013_accuracy.py --architecture vgg_small --max-iter 40
     python benchmarks/fer2013_accuracy.py --minutes 30          # CPU budget mode
@@ -154,9 +155,9 @@ def device_description():
 def main(argv=None):
     args = parse_args(argv)
     from sklearn.metrics import accuracy_score, f1_score, recall_score
+    from tta_accuracy import evaluation_splits, tta_figures
 
     from fercls import FERClassifier, PixelNormalizer, load_fer2013
-    from fercls.datasets import overlaps_training
 
     if not args.data.exists():
         sys.exit(f"FER2013 data not found at {args.data}; pass --data")
@@ -166,11 +167,7 @@ def main(argv=None):
     train_rows = np.flatnonzero(split["Training"])[: args.train_limit]
     normalizer = PixelNormalizer(method=args.normalization).fit(data.data[:1])
     X_train, y_train = normalizer.transform(data.data[train_rows]), names[train_rows]
-    X_public = normalizer.transform(data.data[split["PublicTest"]])
-    y_public = names[split["PublicTest"]]
-    X_private = normalizer.transform(data.data[split["PrivateTest"]])
-    y_private = names[split["PrivateTest"]]
-    unseen = ~overlaps_training(data)[split["PrivateTest"]]
+    (X_public, y_public), (X_private, y_private), unseen = evaluation_splits(data, normalizer)
 
     budget = args.minutes is not None
     clf = FERClassifier(
@@ -213,8 +210,7 @@ def main(argv=None):
 
     proba = clf.predict_proba(X_private)
     predicted = clf.classes_[proba.argmax(1)]
-    flipped = clf.set_params(test_time_flip=True).predict(X_private)
-    clf.set_params(test_time_flip=False)  # the saved model predicts without it
+    augmented = tta_figures(clf, (X_public, y_public), (X_private, y_private), unseen)
     order = list(data.target_names)
     recall = recall_score(y_private, predicted, labels=order, average=None)
     result = {
@@ -239,7 +235,7 @@ def main(argv=None):
             float(accuracy_score(y_private[unseen], predicted[unseen])), 4
         ),
         "private_unseen_n": int(unseen.sum()),
-        "private_accuracy_flip_tta": round(float(accuracy_score(y_private, flipped)), 4),
+        "test_time_augmentation": augmented,
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "device": device_description(),
         "tensorflow": __import__("tensorflow").__version__,

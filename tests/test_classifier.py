@@ -8,6 +8,7 @@ import pytest
 from helpers import make_faces
 
 from fercls import FERClassifier
+from fercls.classifier import zoom_in
 from fercls.labels import EMOTIONS
 
 
@@ -253,12 +254,40 @@ def test_fit_does_not_switch_on_op_determinism(data):
     FERClassifier(architecture="simple", max_iter=1).fit(X, names)
 
 
-def test_test_time_flip_averages_the_image_and_its_mirror(fitted, data):
+def mirror(X, size=12):
+    return X.reshape(-1, size, size)[:, :, ::-1].reshape(len(X), -1)
+
+
+def test_flip_tta_averages_the_image_and_its_mirror(fitted, data):
     X, _, _ = data
-    mirrored = X.reshape(-1, 12, 12)[:, :, ::-1].reshape(len(X), -1)
-    expected = (fitted.predict_proba(X) + fitted.predict_proba(mirrored)) / 2
-    flipping = clone_fitted(fitted, test_time_flip=True)
+    expected = (fitted.predict_proba(X) + fitted.predict_proba(mirror(X))) / 2
+    flipping = clone_fitted(fitted, test_time_augmentation="flip")
     np.testing.assert_allclose(flipping.predict_proba(X), expected, rtol=1e-6)
+
+
+def test_zoom_flip_tta_averages_the_zoomed_image_and_its_mirror(fitted, data):
+    X, _, _ = data
+    zoomed = zoom_in(X.reshape(-1, 12, 12, 1).astype(np.float32)).reshape(len(X), -1)
+    expected = (fitted.predict_proba(zoomed) + fitted.predict_proba(mirror(zoomed))) / 2
+    zooming = clone_fitted(fitted, test_time_augmentation="zoom_flip")
+    np.testing.assert_allclose(zooming.predict_proba(X), expected, rtol=1e-5)
+    assert not np.allclose(expected, fitted.predict_proba(X), atol=1e-3)
+
+
+def test_zoom_in_enlarges_the_central_eleven_twelfths():
+    # A ramp along the width: bilinear enlargement of columns 2..45 of 48 maps
+    # output column j (pixel centre j + 0.5) to input position 2 + (j + 0.5) * 44 / 48 - 0.5.
+    ramp = np.tile(np.arange(48, dtype=np.float32), (2, 48, 1))[..., None]
+    zoomed = zoom_in(ramp)
+    assert zoomed.shape == ramp.shape and zoomed.dtype == np.float32
+    expected = 2 + (np.arange(48) + 0.5) * 44 / 48 - 0.5
+    np.testing.assert_allclose(zoomed[0, 10, 1:-1, 0], expected[1:-1], atol=1e-4)
+    np.testing.assert_allclose(zoomed[1], zoomed[0])  # every row and image alike
+
+
+def test_unknown_tta_set_after_fit_is_refused_by_name(fitted, data):
+    with pytest.raises(ValueError, match=r"test_time_augmentation='crops'.*'zoom_flip'"):
+        clone_fitted(fitted, test_time_augmentation="crops").predict_proba(data[0][:2])
 
 
 def clone_fitted(estimator, **params):
@@ -381,6 +410,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 sys.path.insert(0, {tests!r})
 from helpers import make_faces
 from fercls import FERClassifier
+from fercls.classifier import zoom_in
 
 images, labels = make_faces(n_per_class=24, size=12, n_classes=3)
 X = images.reshape(len(images), -1).astype(np.float32) / 255

@@ -139,7 +139,7 @@ def test_predict_on_files_and_folders(capsys, trained, tmp_path, fmt):
         assert "crop.png" in out and "photo.jpg" in out
 
 
-def test_predict_with_flip_tta_averages_the_image_and_its_mirror(capsys, trained, tmp_path):
+def test_predict_with_tta_flip_averages_the_image_and_its_mirror(capsys, trained, tmp_path):
     face = make_faces(n_per_class=1, size=48, n_classes=1)[0][0]
     Image.fromarray(face).save(tmp_path / "a_face.png")
     Image.fromarray(face[:, ::-1]).save(tmp_path / "b_mirror.png")
@@ -151,22 +151,24 @@ def test_predict_with_flip_tta_averages_the_image_and_its_mirror(capsys, trained
         return [row["probabilities"] for row in json.loads(out)]
 
     plain, mirrored = probabilities(tmp_path / "a_face.png", tmp_path / "b_mirror.png")
-    (averaged,) = probabilities("--flip-tta", tmp_path / "a_face.png")
+    (averaged,) = probabilities("--tta", "flip", tmp_path / "a_face.png")
     for label, value in averaged.items():
         # the JSON rounds to 4 decimals
         assert value == pytest.approx((plain[label] + mirrored[label]) / 2, abs=1.5e-4)
     assert plain != mirrored  # the network is not mirror-symmetric, so the test means something
 
 
-def test_flip_tta_needs_a_fercls_classifier(capsys, tiny_zip, tmp_path):
+def test_tta_needs_a_fercls_classifier(capsys, tiny_zip, tmp_path):
     from sklearn.dummy import DummyClassifier
 
     joblib.dump(
         DummyClassifier().fit(np.zeros((3, 2304)), ["happy", "sad", "sad"]), tmp_path / "d.joblib"
     )
-    code, _, err = run(capsys, "evaluate", tiny_zip, "--model", tmp_path / "d.joblib", "--flip-tta")
+    code, _, err = run(
+        capsys, "evaluate", tiny_zip, "--model", tmp_path / "d.joblib", "--tta", "flip"
+    )
     assert code == 1
-    assert "--flip-tta" in err and "no FERClassifier step (found DummyClassifier)" in err
+    assert "--tta" in err and "no FERClassifier step (found DummyClassifier)" in err
 
 
 @pytest.mark.parametrize(

@@ -52,12 +52,16 @@ def test_card_figures_are_reproduced_on_private_test(pretrained, card, fer_bunch
     )
 
 
-def test_flip_tta_figure_of_the_card_is_reproduced(card, fer_bunch):
-    model = load_pretrained(test_time_flip=True)
-    private = fer_bunch.usage == "PrivateTest"
-    truth = np.asarray(EMOTIONS)[fer_bunch.target[private]]
-    accuracy = np.mean(model.predict(fer_bunch.data[private]) == truth)
-    assert accuracy == pytest.approx(card["private_accuracy_flip_tta"], abs=1e-4)
+@pytest.mark.parametrize("setting", ["flip", "zoom_flip"])
+def test_tta_figures_of_the_card_are_reproduced(card, fer_bunch, setting):
+    model = load_pretrained(test_time_augmentation=setting)
+    figures = card["test_time_augmentation"][setting]
+    for split in ("PublicTest", "PrivateTest"):
+        rows = fer_bunch.usage == split
+        truth = np.asarray(EMOTIONS)[fer_bunch.target[rows]]
+        accuracy = np.mean(model.predict(fer_bunch.data[rows]) == truth)
+        key = "public_accuracy" if split == "PublicTest" else "private_accuracy"
+        assert accuracy == pytest.approx(figures[key], abs=1e-4), split
 
 
 def test_save_and_load_round_trip_is_exact_and_atomic(tmp_path):

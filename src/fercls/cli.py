@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ._io import write_atomic
+from .classifier import TEST_TIME_AUGMENTATIONS
 from .labels import EMOTIONS
 
 SPLITS = ("Training", "PublicTest", "PrivateTest")
@@ -117,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--split", choices=SPLITS, default="PrivateTest")
     evaluate.add_argument("--report", type=Path, help="write the report folder here")
-    evaluate.add_argument("--flip-tta", action="store_true", help=FLIP_TTA_HELP)
+    add_tta_option(evaluate)
     evaluate.set_defaults(run=run_evaluate)
 
     predict = commands.add_parser(
@@ -134,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=".fercls file, saved model folder or joblib file (default: the bundled model)",
     )
     predict.add_argument("--format", choices=["table", "json", "csv"], default="table")
-    predict.add_argument("--flip-tta", action="store_true", help=FLIP_TTA_HELP)
+    add_tta_option(predict)
     predict.add_argument(
         "--detect-faces",
         action="store_true",
@@ -314,34 +315,41 @@ def run_train(args) -> int:
 
 
 # ----------------------------------------------------------------- evaluate
-FLIP_TTA_HELP = (
-    "average each image's probabilities with its mirror image's "
-    "(test-time augmentation: more accurate, twice the prediction time)"
+TTA_HELP = (
+    "test-time augmentation: average the probabilities of two views of each image, "
+    "the image and its mirror (flip) or a 11/12 central zoom and its mirror (zoom_flip); "
+    "more accurate, twice the prediction time"
 )
 
 
-def load_model(path, *, flip_tta=False):
+def add_tta_option(command):
+    command.add_argument(
+        "--tta", choices=TEST_TIME_AUGMENTATIONS, metavar="{flip,zoom_flip}", help=TTA_HELP
+    )
+
+
+def load_model(path, *, tta=None):
     """A fitted model: the bundled one, a .fercls archive, a saved model folder,
-    or a joblib file; with ``flip_tta``, its classifiers predict with
-    ``test_time_flip=True``."""
+    or a joblib file; with ``tta``, its classifiers predict with
+    ``test_time_augmentation=tta``."""
     model = _read_model(path)
-    if flip_tta:
-        _enable_test_time_flip(model, path)
+    if tta:
+        _set_test_time_augmentation(model, path, tta)
     return model
 
 
-def _enable_test_time_flip(model, path):
+def _set_test_time_augmentation(model, path, tta):
     from .classifier import FERClassifier
 
     steps = [step for _, step in model.steps] if hasattr(model, "steps") else [model]
     classifiers = [step for step in steps if isinstance(step, FERClassifier)]
     if not classifiers:
         raise CommandError(
-            f"--flip-tta: {path or 'the model'} has no FERClassifier step "
+            f"--tta: {path or 'the model'} has no FERClassifier step "
             f"(found {', '.join(type(step).__name__ for step in steps)})"
         )
     for classifier in classifiers:
-        classifier.set_params(test_time_flip=True)
+        classifier.set_params(test_time_augmentation=tta)
 
 
 def _read_model(path):
@@ -380,7 +388,7 @@ def run_evaluate(args) -> int:
         raise CommandError(
             f"{args.data}: no {args.split} images (splits here: {sorted(set(data.usage))})"
         )
-    model = load_model(args.model, flip_tta=args.flip_tta)
+    model = load_model(args.model, tta=args.tta)
     X, y = data.data[rows], _labels_for(model, data.target[rows])
     if args.report:
         metrics = make_report(
@@ -444,7 +452,7 @@ def run_predict(args) -> int:
         raise CommandError("--annotate needs --detect-faces")
     files = collect_images(args.images)
     pixels = np.stack([read_face(p).reshape(-1) for p in files])
-    model = load_model(args.model, flip_tta=args.flip_tta)
+    model = load_model(args.model, tta=args.tta)
     proba = model.predict_proba(pixels)
     classes = [
         str(c) if not isinstance(c, (int, np.integer)) else EMOTIONS[int(c)] for c in model.classes_
@@ -482,7 +490,7 @@ def run_predict_faces(args) -> int:
     from .video import draw_faces, faces_in_image
 
     files = collect_images(args.images)
-    model = load_model(args.model, flip_tta=args.flip_tta)
+    model = load_model(args.model, tta=args.tta)
     results = []
     for path in files:
         image = read_image(path)

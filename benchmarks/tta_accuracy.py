@@ -1,0 +1,108 @@
+"""Test-time augmentation of a saved model, measured on FER2013; prints one JSON line.
+
+For each ``FERClassifier(test_time_augmentation=...)`` setting (None, "flip",
+"zoom_flip"): accuracy on PublicTest (the split a setting is chosen on) and, on
+PrivateTest, accuracy, macro-F1 and the accuracy on the images not
+byte-identical to a training image.
+
+    python benchmarks/tta_accuracy.py src/fercls/models/fer2013_vgg_small
+    python benchmarks/tta_accuracy.py runs/stage3 --update-card   # store in model.json
+
+``fer2013_accuracy.py`` records the same figures for every model it trains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013.zip"
+SETTINGS = (None, "flip", "zoom_flip")
+
+
+def tta_figures(classifier, public, private, unseen):
+    """``{setting: figures}`` for each test-time augmentation setting.
+
+    ``public`` and ``private`` are ``(X, y)`` pairs of normalised pixels and
+    names; ``unseen`` masks the PrivateTest rows not identical to a training
+    image. The classifier's own setting is restored afterwards.
+    """
+    from sklearn.metrics import accuracy_score, f1_score
+
+    before = classifier.test_time_augmentation
+    figures = {}
+    try:
+        for setting in SETTINGS:
+            classifier.set_params(test_time_augmentation=setting)
+            public_predicted = classifier.predict(public[0])
+            predicted = classifier.predict(private[0])
+            truth = private[1]
+            figures[str(setting)] = {
+                "public_accuracy": _rounded(accuracy_score(public[1], public_predicted)),
+                "private_accuracy": _rounded(accuracy_score(truth, predicted)),
+                "private_macro_f1": _rounded(f1_score(truth, predicted, average="macro")),
+                "private_unseen_accuracy": _rounded(
+                    accuracy_score(truth[unseen], predicted[unseen])
+                ),
+            }
+    finally:
+        classifier.set_params(test_time_augmentation=before)
+    return figures
+
+
+def _rounded(value):
+    return round(float(value), 4)
+
+
+def evaluation_splits(data, normalizer):
+    """PublicTest and PrivateTest as (X, y) and the PrivateTest 'unseen' mask."""
+    from fercls.datasets import overlaps_training
+
+    names = np.asarray(data.target_names)[data.target]
+    public, private = data.usage == "PublicTest", data.usage == "PrivateTest"
+    unseen = ~overlaps_training(data)[private]
+    return (
+        (normalizer.transform(data.data[public]), names[public]),
+        (normalizer.transform(data.data[private]), names[private]),
+        unseen,
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", type=Path, help="a folder saved by fer2013_accuracy.py --save")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument(
+        "--update-card",
+        action="store_true",
+        help="store the figures under card['test_time_augmentation'] in the folder's model.json",
+    )
+    args = parser.parse_args(argv)
+
+    from fercls import load_fer2013
+    from fercls._io import write_atomic
+    from fercls.pretrained import load_pipeline
+
+    if not args.data.exists():
+        sys.exit(f"FER2013 data not found at {args.data}; pass --data")
+    pipeline = load_pipeline(args.model, with_parser=False)
+    normalizer, classifier = pipeline.named_steps["normalizer"], pipeline.named_steps["classifier"]
+    public, private, unseen = evaluation_splits(load_fer2013(args.data), normalizer)
+    figures = tta_figures(classifier, public, private, unseen)
+    if args.update_card:
+        path = args.model / "model.json"
+        metadata = json.loads(path.read_text())
+        metadata["card"]["test_time_augmentation"] = figures
+        write_atomic(path, lambda tmp: Path(tmp).write_text(json.dumps(metadata, indent=2)))
+    result = {"benchmark": "tta_accuracy", "model": str(args.model), "settings": figures}
+    print(json.dumps(result), flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    main()
