@@ -1,7 +1,8 @@
 """Single-image predict_proba latency of the bundled model, vs calling Keras directly.
 
 Prints one JSON line with p50/p90 in milliseconds over --calls single-image
-calls for: the whole pretrained pipeline (parse + normalise + network),
+calls for: the whole pretrained pipeline (parse + normalise + network), the
+same with ``test_time_augmentation="zoom_flip"`` (two views in one forward pass),
 FERClassifier.predict_proba on normalised pixels, the Keras model called
 eagerly, and keras.Model.predict. Ratios are against Model.predict, measured
 in the same run.
@@ -37,6 +38,7 @@ def main():
     from fercls import load_pretrained
 
     pipeline = load_pretrained()
+    augmented = load_pretrained(test_time_augmentation="zoom_flip")
     classifier = pipeline[-1]
     pixels = np.random.default_rng(0).integers(0, 256, (1, 2304), dtype=np.uint8)
     normalised = pipeline[:-1].transform(pixels)
@@ -44,6 +46,9 @@ def main():
     model = classifier.model_
     results = {
         "pipeline_predict_proba": timings(lambda: pipeline.predict_proba(pixels), args.calls),
+        "pipeline_predict_proba_zoom_flip": timings(
+            lambda: augmented.predict_proba(pixels), args.calls
+        ),
         "classifier_predict_proba": timings(
             lambda: classifier.predict_proba(normalised), args.calls
         ),

@@ -257,6 +257,10 @@ def details(r):
                             "pretrained pipeline `predict_proba` (uint8 in)",
                         ),
                         (
+                            "pipeline_predict_proba_zoom_flip",
+                            'the same with `test_time_augmentation="zoom_flip"`',
+                        ),
+                        (
                             "classifier_predict_proba",
                             "`FERClassifier.predict_proba` (normalised in)",
                         ),
