@@ -1,0 +1,65 @@
+"""The accuracy benchmark, its test-time augmentation figures and the model card
+generator run end to end on FER2013 (a seconds-long budget on 256 images), so the
+commands the model card names cannot rot."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_script(name, *args):
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def trained(fer_zip, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("benchmark") / "model"
+    out = run_script(
+        "fer2013_accuracy.py",
+        *("--data", fer_zip, "--architecture", "simple", "--minutes", "0.02"),
+        *("--train-limit", 256, "--verbose", 0, "--save", folder),
+    )
+    (line,) = out.splitlines()  # stdout is the one JSON line; Keras logs go to stderr
+    return folder, json.loads(line)
+
+
+def test_accuracy_benchmark_reports_the_protocol_figures(trained):
+    _, result = trained
+    assert result["n_train"] == 256 and result["epochs"] >= 1
+    assert result["private_unseen_n"] == 3301
+    assert set(result["private_recall"]) == {
+        "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"
+    }  # fmt: skip
+    settings = result["test_time_augmentation"]
+    assert list(settings) == ["None", "flip", "zoom_flip"]
+    assert settings["None"]["private_accuracy"] == result["private_accuracy"]
+    assert settings["None"]["public_accuracy"] == result["public_accuracy"]
+    assert settings["None"]["private_unseen_accuracy"] == result["private_unseen_accuracy"]
+
+
+def test_tta_benchmark_updates_the_card_and_the_card_shows_it(trained, fer_zip):
+    folder, result = trained
+    out = json.loads(run_script("tta_accuracy.py", folder, "--data", fer_zip, "--update-card"))
+    # Same weights, same data: the standalone measurement repeats the training run's.
+    assert out["settings"] == result["test_time_augmentation"]
+    card = json.loads((folder / "model.json").read_text())["card"]
+    assert card["test_time_augmentation"] == out["settings"]
+    markdown = run_script("model_card.py", folder)
+    zoom = out["settings"]["zoom_flip"]
+    assert (
+        f'| `"zoom_flip"` | {zoom["public_accuracy"]:.2%} | {zoom["private_accuracy"]:.2%} |'
+        in (markdown)
+    )
+    assert f"**{result['private_accuracy']:.2%}**" in markdown
