@@ -163,7 +163,7 @@ def load_pretrained(*, with_parser=True, test_time_augmentation=None) -> Pipelin
     >>> import numpy as np
     >>> model = load_pretrained()
     >>> model.predict(np.full((1, 2304), 128, dtype=np.uint8))  # a blank grey square
-    array(['sad'], dtype='<U8')
+    array(['neutral'], dtype='<U8')
     """
     directory = resources.files("fercls") / PRETRAINED_DIR
     with resources.as_file(directory) as path:
