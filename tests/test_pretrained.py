@@ -23,6 +23,11 @@ def card():
     return json.loads(path.read_text())["card"]
 
 
+def test_bundled_parameters_are_valid():
+    classifier, _ = load_classifier(resources.files("fercls") / PRETRAINED_DIR)
+    classifier._validate_params()  # load_pipeline overrides some; the file must hold valid ones
+
+
 def test_bundled_files_are_small():
     folder = resources.files("fercls") / PRETRAINED_DIR
     total = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())

@@ -28,7 +28,8 @@ _PREDICT_BATCH = 256
 # side) and enlarges it back. On four CPU-trained vgg_small models (the bundled
 # one, two earlier stages of it, a 30-minute run), this view with its mirror beat
 # "flip" by 0.8 to 1.8 points on PublicTest, the selection split
-# (benchmarks/tta_accuracy.py); crops shifted by 2-3 pixels did not.
+# (benchmarks/tta_accuracy.py). Crops shifted by 2-3 pixels, tried on the bundled
+# model's previous weights, did not help.
 _ZOOM_CROP = 11 / 12
 TEST_TIME_AUGMENTATIONS = ("flip", "zoom_flip")
 

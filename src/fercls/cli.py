@@ -317,15 +317,13 @@ def run_train(args) -> int:
 # ----------------------------------------------------------------- evaluate
 TTA_HELP = (
     "test-time augmentation: average the probabilities of two views of each image, "
-    "the image and its mirror (flip) or a 11/12 central zoom and its mirror (zoom_flip); "
+    "the image and its mirror (flip) or an 11/12 central zoom and its mirror (zoom_flip); "
     "more accurate, twice the prediction time"
 )
 
 
 def add_tta_option(command):
-    command.add_argument(
-        "--tta", choices=TEST_TIME_AUGMENTATIONS, metavar="{flip,zoom_flip}", help=TTA_HELP
-    )
+    command.add_argument("--tta", choices=TEST_TIME_AUGMENTATIONS, help=TTA_HELP)
 
 
 def load_model(path, *, tta=None):
