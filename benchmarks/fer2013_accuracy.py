@@ -71,6 +71,12 @@ def parse_args(argv=None):
         type=Path,
         help="save a .fercls checkpoint every epoch; rerunning resumes from it (epoch mode)",
     )
+    parser.add_argument(
+        "--precision",
+        default="float32",
+        choices=["float32", "mixed_bfloat16"],
+        help="layer compute precision (bfloat16 pays where the CPU has avx512_bf16 or AMX)",
+    )
     parser.add_argument("--verbose", type=int, default=2)
     return parser.parse_args(argv)
 
@@ -129,6 +135,17 @@ def time_budget_callback(minutes, learning_rate_init):
     return TimeBudget()
 
 
+def rebuild_in_precision(clf, precision):
+    """Give a loaded (float32-built) classifier the same weights in a network built
+    under ``precision``, so a warm restart trains at that precision."""
+    from fercls.classifier import _dtype_policy
+
+    with _dtype_policy(precision):
+        network = clf._new_network(seed=0)
+    network.set_weights(clf.model_.get_weights())
+    clf.model_ = clf._compile(network)
+
+
 def cpu_name() -> str:
     """The CPU model from /proc/cpuinfo where there is one."""
     try:
@@ -183,6 +200,7 @@ def main(argv=None):
         class_weight=args.class_weight,
         random_state=args.seed,
         verbose=args.verbose,
+        precision=args.precision,
     )
     previous_meta = None
     if args.init_from:
@@ -193,6 +211,8 @@ def main(argv=None):
             sys.exit(f"--init-from holds a {start_from.architecture}, not {args.architecture}")
         start_from.set_params(**{**clf.get_params(), "warm_start": True})
         clf = start_from
+        if args.precision != "float32":
+            rebuild_in_precision(clf, args.precision)
     epochs_before = getattr(clf, "n_iter_", 0)
     callbacks = [time_budget_callback(args.minutes, args.learning_rate_init)] if budget else []
     fit_params = {} if budget or not args.checkpoint else {"checkpoint": args.checkpoint}

@@ -124,16 +124,25 @@ def test_predict_on_files_and_folders(capsys, trained, tmp_path, fmt):
         tmp_path / "photo.jpg"
     )
     code, out, _ = run(
-        capsys, "predict", "--model", trained / "model.fercls", "--format", fmt, tmp_path
+        capsys,
+        "predict",
+        "--model",
+        trained / "model.fercls",
+        "--whole-image",
+        "--format",
+        fmt,
+        tmp_path,
     )
     assert code == 0
     if fmt == "json":
         rows = json.loads(out)
         assert [r["file"].rsplit("/", 1)[1] for r in rows] == ["crop.png", "photo.jpg"]
-        assert set(rows[0]["probabilities"]) == {"happy", "sad", "neutral"}
-        assert sum(rows[0]["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+        (face,) = rows[0]["faces"]
+        assert face["box"] == [0, 0, 48, 48] and rows[1]["faces"][0]["box"] == [0, 0, 192, 192]
+        assert set(face["probabilities"]) == {"happy", "sad", "neutral"}
+        assert sum(face["probabilities"].values()) == pytest.approx(1, abs=1e-3)
     elif fmt == "csv":
-        assert out.splitlines()[0].startswith("file,emotion,")
+        assert out.splitlines()[0] == "file,x,y,width,height,emotion,happy,neutral,sad,error"
         assert len(out.splitlines()) == 3
     else:
         assert "crop.png" in out and "photo.jpg" in out
@@ -148,7 +157,7 @@ def test_predict_with_tta_flip_averages_the_image_and_its_mirror(capsys, trained
     def probabilities(*extra):
         code, out, _ = run(capsys, "predict", "--model", model, "--format", "json", *extra)
         assert code == 0
-        return [row["probabilities"] for row in json.loads(out)]
+        return [row["faces"][0]["probabilities"] for row in json.loads(out)]
 
     plain, mirrored = probabilities(tmp_path / "a_face.png", tmp_path / "b_mirror.png")
     (averaged,) = probabilities("--tta", "flip", tmp_path / "a_face.png")
@@ -165,7 +174,14 @@ def test_tta_needs_a_fercls_classifier(capsys, tiny_zip, tmp_path):
         DummyClassifier().fit(np.zeros((3, 2304)), ["happy", "sad", "sad"]), tmp_path / "d.joblib"
     )
     code, _, err = run(
-        capsys, "evaluate", tiny_zip, "--model", tmp_path / "d.joblib", "--tta", "flip"
+        capsys,
+        "evaluate",
+        tiny_zip,
+        "--model",
+        tmp_path / "d.joblib",
+        "--allow-pickle",
+        "--tta",
+        "flip",
     )
     assert code == 1
     assert "--tta" in err and "no FERClassifier step (found DummyClassifier)" in err
@@ -176,7 +192,11 @@ def test_tta_needs_a_fercls_classifier(capsys, tiny_zip, tmp_path):
     [
         (["info", "missing.zip"], "not found"),
         (["evaluate", "{zip}", "--model", "missing.joblib"], "model not found"),
-        (["evaluate", "{zip}", "--model", "{notamodel}"], "not a joblib model file"),
+        (["evaluate", "{zip}", "--model", "{notamodel}"], "a pickle file, which runs code"),
+        (
+            ["evaluate", "{zip}", "--model", "{notamodel}", "--allow-pickle"],
+            "not a joblib model file",
+        ),
         (["predict", "--model", "{model}", "missing.png"], "no such image or folder"),
         (["predict", "--model", "{model}", "{notanimage}"], "not a readable image"),
         (["predict", "--model", "{model}", "{emptydir}"], "no image files"),

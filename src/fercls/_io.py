@@ -1,30 +1,195 @@
-"""Atomic file writing: an interrupted write leaves the old file or none, never half of one."""
+"""Safe file handling in one place.
+
+- Atomic writes of files and folders: an interrupted write leaves the old
+  version or none, never half of one; temporaries have unique names, so two
+  writers to the same destination never share one.
+- New files get the user's umask (``mkstemp`` alone would make them 0600);
+  a replaced file keeps its mode.
+- Capped reads of regular files and zip members, with every way a hostile
+  archive can fail reported as a ``ValueError`` that names the file.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import stat
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the OS allows."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    # Elsewhere: set and restore (not thread-safe, but only for a moment).
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def _final_mode(path: Path, *, folder: bool) -> int:
+    """The mode a written path should end with: the mode of the file it
+    replaces, else what ``open()`` / ``mkdir()`` would give under the umask."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return (0o777 if folder else 0o666) & ~_umask()
+
+
+def _unique_temporary(path: Path, *, folder: bool) -> Path:
+    if folder:
+        return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(name)
 
 
 def write_atomic(path, write) -> Path:
     """Call ``write(temporary_path)``, then rename the temporary file onto ``path``.
 
-    The temporary file lives in the destination folder, so the rename is atomic
-    on POSIX and Windows; on any exception (Ctrl-C included) it is removed.
+    The temporary file lives in the destination folder under a unique name, so
+    the rename is atomic on POSIX and Windows and concurrent writers do not
+    collide; on any exception (Ctrl-C included) it is removed. The result gets
+    the replaced file's mode, or the umask's for a new file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder; expected a file path")
+    mode = _final_mode(path, folder=False)
+    temporary = _unique_temporary(path, folder=False)
     try:
-        write(temporary)
+        write(str(temporary))
+        os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
     return path
+
+
+def write_folder_atomic(path, write) -> Path:
+    """Call ``write(staging_folder)``, then swap the staging folder into ``path``.
+
+    The old folder, if any, is first renamed aside under a unique name and
+    removed after the swap, so a leftover from an earlier interrupted swap
+    never blocks a later one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{path}: is a file; expected a folder path")
+    mode = _final_mode(path, folder=True)
+    staging = _unique_temporary(path, folder=True)
+    try:
+        write(str(staging))
+        os.chmod(staging, mode)
+        if path.exists():
+            aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            old = aside / "old"
+            os.replace(path, old)
+            try:
+                os.replace(staging, path)
+            except BaseException:
+                os.replace(old, path)
+                raise
+            finally:
+                shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.replace(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return path
+
+
+def unique_sibling(path, *, suffix: str = "") -> Path:
+    """A new, empty, uniquely named file beside ``path`` (for writers such as
+    OpenCV's that need a real file name); the caller renames or removes it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=f".partial{suffix}", dir=path.parent
+    )
+    os.close(fd)
+    return Path(name)
+
+
+def finish_sibling(temporary: Path, path) -> Path:
+    """Give ``temporary`` the mode ``path`` should have and rename it there."""
+    path = Path(path)
+    os.chmod(temporary, _final_mode(path, folder=False))
+    os.replace(temporary, path)
+    return path
+
+
+def read_regular_file(path, *, max_bytes: int) -> bytes:
+    """The bytes of ``path`` if it is a regular file (after symlinks) of at most
+    ``max_bytes``; FIFOs, devices and oversized files are refused, unread."""
+    path = Path(path)
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"{path}: not a regular file (a FIFO, device or socket); not read")
+    if info.st_size > max_bytes:
+        raise ValueError(f"{path}: {info.st_size:,} bytes, more than the limit of {max_bytes:,}")
+    with open(path, "rb") as handle:
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:  # grew while we read it
+        raise ValueError(f"{path}: more than the limit of {max_bytes:,} bytes")
+    return data
+
+
+# Every way reading a member of a damaged or hostile zip fails.
+ZIP_READ_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    RuntimeError,
+    NotImplementedError,
+    EOFError,
+    OSError,
+)
+
+
+def read_zip_member(archive: zipfile.ZipFile, name: str, source, *, max_bytes: int) -> bytes:
+    """One member's bytes, read with a cap whatever its header claims, and
+    every failure (bad CRC, encryption, corrupt or unknown compression) as a
+    ``ValueError`` naming the archive and the member."""
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        raise ValueError(f"{source}: no member {name!r} in the archive") from None
+    if info.file_size > max_bytes:
+        raise ValueError(
+            f"{source}: {name} claims {info.file_size:,} bytes uncompressed (limit {max_bytes:,})"
+        )
+    try:
+        with archive.open(info) as member:
+            data = member.read(max_bytes + 1)
+    except ZIP_READ_ERRORS as exc:
+        raise ValueError(f"{source}: cannot read {name} ({_reason(exc)})") from None
+    if len(data) > max_bytes:
+        raise ValueError(f"{source}: {name} inflates beyond the limit of {max_bytes:,} bytes")
+    return data
+
+
+def _reason(exc: BaseException) -> str:
+    kind = {
+        RuntimeError: "encrypted or password-protected",
+        NotImplementedError: "unsupported compression method",
+        zlib.error: "corrupt compressed data",
+    }.get(type(exc))
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"{kind}: {text}" if kind else text
 
 
 def checked_zip_entries(archive: zipfile.ZipFile, path, *, max_bytes: int) -> list:
@@ -43,3 +208,12 @@ def checked_zip_entries(archive: zipfile.ZipFile, path, *, max_bytes: int) -> li
         if name.is_absolute() or ".." in name.parts:
             raise ValueError(f"{path}: unsafe entry name {info.filename!r} in archive")
     return infos
+
+
+def short_reason(exc: BaseException, limit: int = 200) -> str:
+    """An exception as one short line: its type and the first line of its message."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

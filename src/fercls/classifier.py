@@ -260,6 +260,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         warm-started fit with no completed epoch leaves the previous state.
         """
         self._validate_params()
+        callbacks = _check_callbacks(callbacks)
         continuing = self.warm_start and hasattr(self, "model_")
         resume = None
         if checkpoint is not None and not continuing and Path(checkpoint).exists():
@@ -406,7 +407,9 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_fit_data(self, X, y, *, reset):
         X = self._flatten(X, reset=reset)
+        y = _check_labels(y)
         X, y = validate_data(self, X, y, reset=reset, dtype="numeric", ensure_min_samples=1)
+        _check_float32_range(X)
         check_classification_targets(y)
         if reset:
             self.image_shape_ = self._resolve_image_shape(X.shape[1])
@@ -455,7 +458,15 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         if reset:
             classes = getattr(self, "_partial_classes", None)
             self.__dict__.pop("_partial_classes", None)
-            encoder = LabelEncoder().fit(y if classes is None else np.concatenate([classes, y]))
+            if classes is not None:
+                classes = column_or_1d(np.asarray(classes))
+                outside = np.setdiff1d(np.unique(y), classes)
+                if outside.size:
+                    raise ValueError(
+                        f"y holds labels {outside.tolist()} that are not in classes="
+                        f"{classes.tolist()}; classes must list every label"
+                    )
+            encoder = LabelEncoder().fit(y if classes is None else classes)
             self.classes_ = encoder.classes_
             if len(self.classes_) < 2:
                 raise ValueError(
@@ -477,6 +488,12 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         if self.class_weight is not None:
             class_weight = self.class_weight
             if isinstance(class_weight, dict):
+                unknown = [k for k in class_weight if k not in set(self.classes_.tolist())]
+                if unknown:
+                    raise ValueError(
+                        f"class_weight names classes {unknown!r} that are not in y; "
+                        f"the classes are {self.classes_.tolist()!r}"
+                    )
                 class_weight = {k: class_weight.get(k, 1.0) for k in self.classes_}
             per_class = compute_sample_weight(class_weight, y).astype(np.float32)
             weights = per_class if weights is None else weights * per_class
@@ -651,7 +668,9 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
     def _check_predict_data(self, X):
         check_is_fitted(self)
         X = self._flatten(X, reset=False)
-        return validate_data(self, X, reset=False, dtype="numeric")
+        X = validate_data(self, X, reset=False, dtype="numeric")
+        _check_float32_range(X)
+        return X
 
     def _to_images(self, X):
         return np.asarray(X, dtype=np.float32).reshape(-1, *self.image_shape_, 1)
@@ -660,6 +679,97 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         return tags
+
+    def _check_loaded_state(self, where):
+        """Refuse a fitted state that contradicts itself (read from a file, it is input).
+
+        Checks that ``classes_`` are distinct labels, one per network output;
+        that ``image_shape_`` and ``n_features_in_`` agree with each other and
+        with the network's input; and that every weight is finite.
+        """
+        learned = [k for k in ("classes_", "image_shape_", "n_features_in_") if hasattr(self, k)]
+        if not hasattr(self, "model_"):
+            if learned:
+                raise ValueError(f"{where}: has {', '.join(learned)} but no network")
+            return
+        missing = sorted({"classes_", "image_shape_", "n_features_in_"} - set(learned))
+        if missing:
+            raise ValueError(f"{where}: a network without {', '.join(missing)}")
+        classes = np.asarray(self.classes_)
+        if classes.ndim != 1 or len(classes) < 2 or len(np.unique(classes)) != len(classes):
+            raise ValueError(
+                f"{where}: classes_ must be at least two distinct labels, got {classes.tolist()!r}"
+            )
+        outputs = self.model_.output_shape[-1]
+        if outputs != len(classes):
+            raise ValueError(
+                f"{where}: {len(classes)} classes_ but the network has {outputs} outputs"
+            )
+        shape = self.image_shape_
+        if (
+            not isinstance(shape, (tuple, list))
+            or len(shape) != 2
+            or not all(isinstance(v, (int, np.integer)) and v > 0 for v in shape)
+        ):
+            raise ValueError(f"{where}: image_shape_ must be two positive ints, got {shape!r}")
+        expected = (*tuple(int(v) for v in shape), 1)
+        if tuple(self.model_.input_shape[1:]) != expected:
+            raise ValueError(
+                f"{where}: image_shape_ {tuple(shape)} but the network takes inputs of shape "
+                f"{tuple(self.model_.input_shape[1:])}"
+            )
+        if self.n_features_in_ != expected[0] * expected[1]:
+            raise ValueError(
+                f"{where}: n_features_in_={self.n_features_in_!r} but image_shape_ "
+                f"{tuple(shape)} has {expected[0] * expected[1]} pixels"
+            )
+        for weight in self.model_.weights:
+            if not np.isfinite(np.asarray(weight.numpy(), dtype=np.float64)).all():
+                raise ValueError(f"{where}: the network's weight {weight.path!r} is not finite")
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_float32_range(X):
+    """The network computes in float32: larger values would become infinite."""
+    if X.dtype.kind == "f" and X.dtype.itemsize > 4 and X.size:
+        too_large = np.abs(X) > _FLOAT32_MAX
+        if too_large.any():
+            row, column = np.argwhere(too_large)[0]
+            raise ValueError(
+                f"X[{row}, {column}] = {X[row, column]!r} is beyond float32's range "
+                f"(±{_FLOAT32_MAX:.3g}); normalise pixels first (fercls.PixelNormalizer)"
+            )
+
+
+def _check_labels(y):
+    """None among the labels gets a clear error rather than a TypeError from sorting."""
+    if y is None:
+        raise ValueError("y is None; FERClassifier needs labels to fit")
+    array = np.asarray(y, dtype=object) if not hasattr(y, "dtype") else np.asarray(y)
+    if array.dtype == object:
+        missing = [i for i, v in enumerate(array.ravel()) if v is None]
+        if missing:
+            raise ValueError(f"y[{missing[0]}] is None; every sample needs a label")
+    return y
+
+
+def _check_callbacks(callbacks):
+    """A list of keras.callbacks.Callback, or None."""
+    if callbacks is None:
+        return []
+    keras = import_keras()
+    if not isinstance(callbacks, (list, tuple)):
+        raise ValueError(
+            f"callbacks must be a list of keras.callbacks.Callback, got {type(callbacks).__name__}"
+        )
+    for i, callback in enumerate(callbacks):
+        if not isinstance(callback, keras.callbacks.Callback):
+            raise ValueError(
+                f"callbacks[{i}] is a {type(callback).__name__}, not a keras.callbacks.Callback"
+            )
+    return list(callbacks)
 
 
 def _test_time_views(images, augmentation):

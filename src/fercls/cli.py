@@ -10,22 +10,44 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
+import traceback
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from ._io import write_atomic
+from ._io import short_reason, write_atomic
 from .classifier import TEST_TIME_AUGMENTATIONS
 from .labels import EMOTIONS
 
 SPLITS = ("Training", "PublicTest", "PrivateTest")
+MODEL_HELP = (
+    ".fercls file or saved model folder (default: the bundled model); a .joblib/.pkl "
+    "file only with --allow-pickle"
+)
+PICKLE_SUFFIXES = (".joblib", ".pkl")
+
+
+def add_allow_pickle_option(command):
+    command.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="let --model read a .joblib/.pkl file. Pickles run code when loaded: "
+        "use this only for files you made or trust",
+    )
+
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 class CommandError(Exception):
     """An error to report as one line and exit status 1."""
+
+
+class UsageError(Exception):
+    """A wrong combination of options: reported like argparse's own, exit status 2."""
 
 
 def main(argv=None) -> int:
@@ -35,13 +57,72 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     try:
+        if not args.verbose and args.command in NEEDS_TENSORFLOW:
+            quiet_tensorflow()
         return args.run(args) or 0
+    except UsageError as exc:
+        parser.exit(2, f"fercls {args.command}: error: {exc}\n")
     except (CommandError, ValueError, FileNotFoundError, OSError) as exc:
-        print(f"fercls: error: {exc}", file=sys.stderr)
+        if args.verbose:
+            traceback.print_exc()
+        print(f"fercls: error: {_one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("fercls: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug of ours or a library's: still one line, details on -v
+        if args.verbose:
+            traceback.print_exc()
+        print(
+            f"fercls: error: unexpected {short_reason(exc)} (rerun with -v for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+NEEDS_TENSORFLOW = {"train", "evaluate", "predict", "video", "export"}
+
+
+def quiet_tensorflow() -> None:
+    """Import TensorFlow with its start-up lines (absl, oneDNN, CUDA probes on a
+    machine without a GPU) kept off stderr, and keep its later logging to errors
+    that matter. Those lines are written by C++ straight to file descriptor 2,
+    so only redirecting the descriptor itself silences them."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # the CUDA probe prints here
+            tf.get_logger().setLevel("ERROR")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:  # pragma: no cover - absl ships with TensorFlow
+        pass
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    return lines[0] if len(lines) == 1 else f"{lines[0]} (…)"
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +132,21 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fercls", description="Facial emotion recognition on FER2013-style data."
     )
     parser.add_argument("--version", action="version", version=f"fercls {__version__}")
+    parser.set_defaults(verbose=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show TensorFlow's own messages and, on failure, the traceback",
+    )
+    original_add_parser = commands.add_parser
+
+    def add_parser(name, **kwargs):
+        return original_add_parser(name, parents=[common], **kwargs)
+
+    commands.add_parser = add_parser
 
     info = commands.add_parser(
         "info",
@@ -77,14 +172,18 @@ def build_parser() -> argparse.ArgumentParser:
         default="vgg_small",
         help="vgg, vgg_small or simple (default: %(default)s)",
     )
-    train.add_argument("--max-iter", type=int, default=30, help="epochs (default: %(default)s)")
-    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument(
+        "--max-iter", type=positive_int, default=30, help="epochs (default: %(default)s)"
+    )
+    train.add_argument("--batch-size", type=positive_int, default=64)
     train.add_argument("--learning-rate-init", type=float, default=1e-3)
     train.add_argument(
         "--oversample", action="store_true", help="RandomOverSampler inside the pipeline"
     )
     train.add_argument("--class-weight", choices=["balanced"], default=None)
-    train.add_argument("--train-limit", type=int, help="train on the first N training images only")
+    train.add_argument(
+        "--train-limit", type=positive_int, help="train on the first N training images only"
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(
         "--output",
@@ -114,8 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--model",
         type=Path,
-        help=".fercls file, saved model folder or joblib file (default: the bundled model)",
+        help=MODEL_HELP,
     )
+    add_allow_pickle_option(evaluate)
     evaluate.add_argument("--split", choices=SPLITS, default="PrivateTest")
     evaluate.add_argument("--report", type=Path, help="write the report folder here")
     add_tta_option(evaluate)
@@ -123,29 +223,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser(
         "predict",
-        help="emotions of image files",
-        description="Emotion and probabilities per image. 48x48 crops "
-        "are used as they are; other images are converted to grayscale "
-        "and resized to 48x48 (the whole image is taken as the face).",
+        help="emotions of the faces in image files",
+        description="Emotion and probabilities of every face in each image. A 48x48 "
+        "image is taken as a face crop (FER2013's form); in any other image the faces "
+        "are found with OpenCV's detector. A file that cannot be read is reported and "
+        "the others are still predicted; the exit status is then 1.",
     )
-    predict.add_argument("images", nargs="+", type=Path, metavar="IMAGE_OR_DIR")
     predict.add_argument(
-        "--model",
-        type=Path,
-        help=".fercls file, saved model folder or joblib file (default: the bundled model)",
+        "images",
+        nargs="+",
+        metavar="IMAGE_OR_DIR",
+        help="image files, folders of them, or - for one image on stdin",
     )
+    predict.add_argument("--model", type=Path, help=MODEL_HELP)
+    add_allow_pickle_option(predict)
     predict.add_argument("--format", choices=["table", "json", "csv"], default="table")
-    add_tta_option(predict)
     predict.add_argument(
+        "-o", "--output", type=Path, metavar="FILE", help="write the results here, not stdout"
+    )
+    add_tta_option(predict)
+    faces = predict.add_mutually_exclusive_group()
+    faces.add_argument(
         "--detect-faces",
         action="store_true",
-        help="find every face (OpenCV Haar cascade) and classify each",
+        help="run the face detector on every image, 48x48 crops included",
+    )
+    faces.add_argument(
+        "--whole-image",
+        action="store_true",
+        help="take each whole image as the face (grayscale, resized to 48x48); no detection",
     )
     predict.add_argument(
         "--annotate",
         type=Path,
         metavar="DIR",
-        help="with --detect-faces: write copies with boxes and labels here",
+        help="write a copy of each image with boxes and labels here (NAME.annotated.png)",
     )
     predict.set_defaults(run=run_predict)
 
@@ -163,12 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument(
         "--model",
         type=Path,
-        help=".fercls file, saved model folder or joblib file (default: bundled)",
+        help=MODEL_HELP,
     )
+    add_allow_pickle_option(video)
     video.add_argument(
-        "--smoothing", type=int, default=5, help="frames to average (default: %(default)s)"
+        "--smoothing", type=positive_int, default=5, help="frames to average (default: %(default)s)"
     )
-    video.add_argument("--max-frames", type=int, help="stop after this many frames")
+    video.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
     video.set_defaults(run=run_video)
 
     export = commands.add_parser(
@@ -181,8 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--model",
         type=Path,
-        help=".fercls file, saved model folder or joblib file (default: the bundled model)",
+        help=MODEL_HELP,
     )
+    add_allow_pickle_option(export)
     export.add_argument("--format", choices=["keras", "h5", "tflite", "saved_model"], required=True)
     export.add_argument(
         "--quantize", choices=["float16", "int8"], help="TFLite only: smaller, faster weights"
@@ -253,6 +367,50 @@ def run_info(args) -> int:
 
 
 # -------------------------------------------------------------------- train
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def _existing_ancestor(path: Path) -> Path:
+    parent = path.parent.resolve()
+    while not parent.exists():
+        parent = parent.parent
+    return parent
+
+
+def check_output_file(path: Path, option: str, *, inputs=()) -> None:
+    """Refuse an output file path that cannot be written or would destroy an input."""
+    for source in inputs:
+        if source is not None and _same_path(path, Path(source)):
+            raise UsageError(f"{option} {path} is also an input; it would be overwritten")
+    if path.is_dir():
+        raise UsageError(f"{option} {path} is a folder; expected a file path")
+    ancestor = _existing_ancestor(path)
+    if not ancestor.is_dir():
+        raise UsageError(f"{option} {path}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK):
+        raise UsageError(f"{option} {path}: cannot write in {ancestor}")
+
+
+def check_output_folder(path: Path, option: str, *, inputs=()) -> None:
+    """Refuse an output folder path that is a file, an input, or not writable."""
+    for source in inputs:
+        if source is not None and _same_path(path, Path(source)):
+            raise UsageError(f"{option} {path} is also an input; it would be overwritten")
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {path} is a file; expected a folder")
+    ancestor = path if path.is_dir() else _existing_ancestor(path)
+    if not ancestor.is_dir():
+        raise UsageError(f"{option} {path}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK):
+        raise UsageError(f"{option} {path}: cannot write in {ancestor}")
+
+
 def run_train(args) -> int:
     import joblib
     from imblearn.over_sampling import RandomOverSampler
@@ -261,6 +419,12 @@ def run_train(args) -> int:
     from . import FERClassifier, PixelNormalizer, PixelStringParser
     from .datasets import load_fer2013
 
+    # Every output is checked before hours of training, and none may be an input.
+    check_output_file(args.output, "--output", inputs=[args.data])
+    if args.checkpoint:
+        check_output_file(args.checkpoint, "--checkpoint", inputs=[args.data, args.output])
+    if args.report:
+        check_output_folder(args.report, "--report", inputs=[args.data, args.output])
     data = load_fer2013(args.data)
     names = np.asarray(EMOTIONS)[data.target]
     train_rows = np.flatnonzero(np.asarray(data.usage) == "Training")[: args.train_limit]
@@ -326,11 +490,11 @@ def add_tta_option(command):
     command.add_argument("--tta", choices=TEST_TIME_AUGMENTATIONS, help=TTA_HELP)
 
 
-def load_model(path, *, tta=None):
+def load_model(path, *, tta=None, allow_pickle=False):
     """A fitted model: the bundled one, a .fercls archive, a saved model folder,
-    or a joblib file; with ``tta``, its classifiers predict with
-    ``test_time_augmentation=tta``."""
-    model = _read_model(path)
+    or (only with ``allow_pickle``) a .joblib/.pkl file; with ``tta``, its
+    classifiers predict with ``test_time_augmentation=tta``."""
+    model = _read_model(path, allow_pickle=allow_pickle)
     if tta:
         _set_test_time_augmentation(model, path, tta)
     return model
@@ -350,7 +514,7 @@ def _set_test_time_augmentation(model, path, tta):
         classifier.set_params(test_time_augmentation=tta)
 
 
-def _read_model(path):
+def _read_model(path, *, allow_pickle=False):
     if path is None:
         from .pretrained import load_pretrained
 
@@ -366,10 +530,20 @@ def _read_model(path):
         from .persistence import load
 
         return load(path)
+    if path.suffix.lower() not in PICKLE_SUFFIXES:
+        raise CommandError(
+            f"{path}: not a .fercls archive or a saved model folder "
+            f"(pickles are read only when named {'/'.join(PICKLE_SUFFIXES)}, with --allow-pickle)"
+        )
+    if not allow_pickle:
+        raise CommandError(
+            f"{path}: a pickle file, which runs code when loaded; pass --allow-pickle "
+            "to read it, only if you trust where it came from"
+        )
     import joblib
 
     try:
-        return joblib.load(path)  # pickle: load only files you trust
+        return joblib.load(path)  # the user asked for it: a pickle from a trusted source
     except Exception as exc:  # unpickling raises many types; all mean "not a model file"
         raise CommandError(
             f"{path}: not a joblib model file ({type(exc).__name__}: {exc})"
@@ -386,7 +560,7 @@ def run_evaluate(args) -> int:
         raise CommandError(
             f"{args.data}: no {args.split} images (splits here: {sorted(set(data.usage))})"
         )
-    model = load_model(args.model, tta=args.tta)
+    model = load_model(args.model, tta=args.tta, allow_pickle=args.allow_pickle)
     X, y = data.data[rows], _labels_for(model, data.target[rows])
     if args.report:
         metrics = make_report(
@@ -415,11 +589,21 @@ def _labels_for(model, ids):
 
 
 # ------------------------------------------------------------------ predict
-def collect_images(paths) -> list[Path]:
+STDIN = "-"
+
+
+def collect_images(paths) -> list:
+    """Image files from paths and folders (``-``: an image on stdin), in order."""
     files = []
     for path in paths:
+        if str(path) == STDIN:
+            files.append(STDIN)
+            continue
+        path = Path(path)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(
+                p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+            )
             if not found:
                 raise CommandError(f"{path}: no image files ({', '.join(IMAGE_SUFFIXES)})")
             files.extend(found)
@@ -427,110 +611,143 @@ def collect_images(paths) -> list[Path]:
             files.append(path)
         else:
             raise FileNotFoundError(f"no such image or folder: {path}")
+    if files.count(STDIN) > 1:
+        raise UsageError("'-' (stdin) can be given only once")
     return files
 
 
-def read_face(path: Path, size=(48, 48)) -> np.ndarray:
-    """A grayscale uint8 image resized to ``size`` (taken as already cropped to the face)."""
-    import cv2
+def _read_input_image(source):
+    """The image at a path, or the image piped to stdin for ``-``."""
+    from .faces import read_image
 
-    from .faces import read_image, to_gray
+    if source != STDIN:
+        return read_image(source)
+    from PIL import Image
 
-    gray = to_gray(read_image(path))
-    if gray.shape != size:
-        interpolation = cv2.INTER_AREA if gray.shape[0] > size[0] else cv2.INTER_LINEAR
-        gray = cv2.resize(gray, size[::-1], interpolation=interpolation)
-    return gray
+    from ._images import pil_to_array
+
+    data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
+    if len(data) > MAX_STDIN_BYTES:
+        raise ValueError(f"stdin: more than {MAX_STDIN_BYTES:,} bytes; not an image")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return pil_to_array(image, gray=image.mode in ("1", "L", "LA"))
+    except Exception as exc:  # PIL raises many types for what is not an image
+        raise ValueError(f"stdin: not a readable image ({short_reason(exc)})") from None
+
+
+MAX_STDIN_BYTES = 256 * 1024**2
+
+
+def _annotation_names(files, folder: Path) -> dict:
+    """One annotated file per input, never two inputs onto one name."""
+    names, used = {}, set()
+    for source in files:
+        stem = "stdin" if source == STDIN else Path(source).stem
+        name, n = f"{stem}.annotated.png", 1
+        while name in used:
+            n += 1
+            name = f"{stem}-{n}.annotated.png"
+        used.add(name)
+        names[source] = folder / name
+    return names
 
 
 def run_predict(args) -> int:
-    if args.detect_faces:
-        return run_predict_faces(args)
+    from .photos import face_crops, label_faces
+
+    if args.annotate and args.whole_image:
+        raise UsageError("--annotate draws detected faces; it cannot be used with --whole-image")
+    files = collect_images(args.images)
+    if args.output:
+        check_output_file(args.output, "-o/--output", inputs=[f for f in files if f != STDIN])
     if args.annotate:
-        raise CommandError("--annotate needs --detect-faces")
-    files = collect_images(args.images)
-    pixels = np.stack([read_face(p).reshape(-1) for p in files])
-    model = load_model(args.model, tta=args.tta)
-    proba = model.predict_proba(pixels)
-    classes = [
-        str(c) if not isinstance(c, (int, np.integer)) else EMOTIONS[int(c)] for c in model.classes_
-    ]
-    rows = [
-        {
-            "file": str(f),
-            "emotion": classes[int(p.argmax())],
-            "probabilities": {c: round(float(v), 4) for c, v in zip(classes, p, strict=True)},
-        }
-        for f, p in zip(files, proba, strict=True)
-    ]
-    if args.format == "json":
-        print(json.dumps(rows, indent=2))
-    elif args.format == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["file", "emotion", *classes])
-        for r in rows:
-            writer.writerow([r["file"], r["emotion"], *(r["probabilities"][c] for c in classes)])
-        sys.stdout.write(out.getvalue())
-    else:
-        width = max(len(r["file"]) for r in rows)
-        print(f"{'file':{width}}  {'emotion':9} " + " ".join(f"{c[:7]:>7}" for c in classes))
-        for r in rows:
-            print(
-                f"{r['file']:{width}}  {r['emotion']:9} "
-                + " ".join(f"{r['probabilities'][c]:7.3f}" for c in classes)
-            )
-    return 0
-
-
-def run_predict_faces(args) -> int:
-    from .faces import read_image
-    from .video import draw_faces, faces_in_image
-
-    files = collect_images(args.images)
-    model = load_model(args.model, tta=args.tta)
+        check_output_folder(args.annotate, "--annotate")
+    mode = "whole" if args.whole_image else "detect" if args.detect_faces else "auto"
+    model = load_model(args.model, tta=args.tta, allow_pickle=args.allow_pickle)
+    found, failures = [], 0
+    for source in files:
+        name = "-" if source == STDIN else str(source)
+        try:
+            image = _read_input_image(source)
+            boxes, crops = face_crops(image, faces=mode)
+        except (ValueError, OSError) as exc:
+            # One bad file is reported, and the others are still predicted.
+            failures += 1
+            print(f"fercls: error: {_one_line(exc)}", file=sys.stderr)
+            found.append({"file": name, "error": _one_line(exc)})
+            continue
+        found.append({"file": name, "boxes": boxes, "crops": crops, "image": image})
+    with_faces = [r for r in found if r.get("crops") is not None]
+    if with_faces:
+        proba = model.predict_proba(np.concatenate([r["crops"] for r in with_faces]))
+        start = 0
+        for r in with_faces:
+            r["faces"] = label_faces(r["boxes"], proba[start : start + len(r["boxes"])], model)
+            start += len(r["boxes"])
+    annotated = _annotation_names(files, args.annotate) if args.annotate else {}
     results = []
-    for path in files:
-        image = read_image(path)
-        faces = faces_in_image(image, model)
-        results.append({"file": str(path), "faces": [f.as_dict() for f in faces]})
+    for source, r in zip(files, found, strict=True):
+        if "error" in r:
+            results.append({"file": r["file"], "error": r["error"]})
+            continue
+        result = {"file": r["file"], "faces": r.get("faces", [])}
         if args.annotate:
-            _write_annotated(args.annotate / f"{path.stem}.annotated.png", image, faces, draw_faces)
-    if args.format == "json":
-        print(json.dumps(results, indent=2))
-    elif args.format == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["file", "x", "y", "width", "height", "emotion", *EMOTIONS])
-        for r in results:
-            for f in r["faces"]:
-                writer.writerow(
-                    [
-                        r["file"],
-                        *f["box"],
-                        f["emotion"],
-                        *(f["probabilities"].get(e, "") for e in EMOTIONS),
-                    ]
-                )
-        sys.stdout.write(out.getvalue())
+            _write_annotated(annotated[source], r["image"], result["faces"])
+            result["annotated"] = str(annotated[source])
+        results.append(result)
+    text = _format_predictions(results, args.format, _probability_names(model))
+    if args.output:
+        write_atomic(args.output, lambda path: Path(path).write_text(text))
     else:
+        sys.stdout.write(text)
+    return 1 if failures else 0
+
+
+def _probability_names(model) -> list[str]:
+    from .photos import class_names
+
+    return class_names(model)
+
+
+def _format_predictions(results, form: str, names) -> str:
+    if form == "json":
+        return json.dumps(results, indent=2) + "\n"
+    out = io.StringIO()
+    if form == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["file", "x", "y", "width", "height", "emotion", *names, "error"])
         for r in results:
-            if not r["faces"]:
-                print(f"{r['file']}: no face found")
-            for f in r["faces"]:
-                x, y, w, h = f["box"]
-                print(
-                    f"{r['file']}: face at x={x} y={y} {w}x{h}: {f['emotion']} "
-                    f"({f['probabilities'][f['emotion']]:.0%})"
-                )
-    return 0
+            if "error" in r:
+                writer.writerow([r["file"], *[""] * (5 + len(names)), r["error"]])
+            elif not r["faces"]:
+                writer.writerow([r["file"], *[""] * (5 + len(names)), "no face found"])
+            for f in r.get("faces", []):
+                probabilities = [f["probabilities"][n] for n in names]
+                writer.writerow([r["file"], *f["box"], f["emotion"], *probabilities, ""])
+        return out.getvalue()
+    for r in results:
+        if "error" in r:
+            out.write(f"{r['file']}: error: {r['error']}\n")
+        elif not r["faces"]:
+            out.write(f"{r['file']}: no face found\n")
+        for f in r.get("faces", []):
+            x, y, w, h = f["box"]
+            top = ", ".join(
+                f"{n} {p:.0%}"
+                for n, p in sorted(f["probabilities"].items(), key=lambda kv: -kv[1])[:3]
+            )
+            out.write(f"{r['file']}: face at x={x} y={y} {w}x{h}: {f['emotion']} ({top})\n")
+    return out.getvalue()
 
 
-def _write_annotated(path: Path, image, faces, draw) -> None:
+def _write_annotated(path: Path, image, faces) -> None:
     import cv2
 
+    from .video import Face, draw_faces
+
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR if image.ndim == 3 else cv2.COLOR_GRAY2BGR)
-    draw(bgr, faces)
+    draw_faces(bgr, [Face(tuple(f["box"]), f["emotion"], f["probabilities"]) for f in faces])
     ok, encoded = cv2.imencode(".png", bgr)
     if not ok:
         raise CommandError(f"could not encode {path}")
@@ -544,10 +761,12 @@ def run_video(args) -> int:
         raise CommandError("nothing to do: pass --output FILE and/or --show")
     if args.input is not None and not args.input.exists():
         raise FileNotFoundError(f"no such video: {args.input}")
+    if args.output is not None:
+        check_output_file(args.output, "--output", inputs=[args.input, args.model])
     source = args.webcam if args.webcam is not None else args.input
     stats = annotate_video(
         source,
-        load_model(args.model),
+        load_model(args.model, allow_pickle=args.allow_pickle),
         output=args.output,
         show=args.show,
         smoothing=args.smoothing,
@@ -568,7 +787,9 @@ def run_export(args) -> int:
     from .export import export
 
     if args.quantize and args.format != "tflite":
-        raise CommandError(f"--quantize applies to --format tflite, not {args.format}")
+        raise UsageError(f"--quantize applies to --format tflite, not {args.format}")
+    check = check_output_folder if args.format == "saved_model" else check_output_file
+    check(args.output, "--output", inputs=[args.model, args.data])
     representative = None
     if args.quantize == "int8":
         if args.data is None:
@@ -580,7 +801,7 @@ def run_export(args) -> int:
         if not len(representative):
             raise CommandError(f"{args.data}: no Training images to calibrate on")
     labels = export(
-        load_model(args.model),
+        load_model(args.model, allow_pickle=args.allow_pickle),
         args.output,
         format=args.format,
         quantize=args.quantize,

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
-from ._io import checked_zip_entries
+from ._images import pil_to_array
+from ._io import checked_zip_entries, read_regular_file, read_zip_member, short_reason
 from .labels import EMOTIONS
 from .preprocessing import FER_N_PIXELS, format_pixel_strings, parse_pixel_strings
 
@@ -27,6 +28,8 @@ _USAGE_FROM_NAME = re.compile(r"^(Training|PublicTest|PrivateTest)_")
 _USAGE_FROM_FOLDER = {"train": "Training", "test": "Test"}
 # A FER2013 zip holds ~36k 48x48 images (~62 MB); refuse archives claiming far more.
 MAX_ZIP_UNCOMPRESSED_BYTES = 2 * 1024**3
+# A 48x48 face is ~2 KB as PNG/JPEG and 7 KB as BMP; no image file needs more than this.
+MAX_IMAGE_FILE_BYTES = 4 * 1024**2
 
 
 def load_fer2013(path, *, as_frame=False, return_X_y=False):
@@ -132,6 +135,8 @@ def _read_csv(path: Path):
         )
     except _UNREADABLE as exc:
         raise ValueError(f"{path}: not a readable CSV ({exc})") from None
+    if frame.empty:
+        raise ValueError(f"{path}: a header but no data rows; expected one row per image")
     target = _check_emotion_ids(frame["emotion"], path)
     try:
         pixels = parse_pixel_strings(frame["pixels"].tolist(), FER_N_PIXELS)
@@ -213,6 +218,8 @@ USAGE_ORDER = {usage: i for i, usage in enumerate(USAGES)}
 def _decode(data: bytes, name: str) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
+    # PIL raises DecompressionBombError from open() for huge headers; any other
+    # decoder failure (truncated streams, bad chunks) is some Exception too.
     try:
         # PIL warns about huge images when opening; the size check below refuses them.
         with warnings.catch_warnings():
@@ -223,9 +230,13 @@ def _decode(data: bytes, name: str) -> np.ndarray:
                 raise ValueError(
                     f"{name}: image is {image.size[0]}x{image.size[1]}, expected 48x48"
                 )
-            return np.asarray(image.convert("L"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+            return pil_to_array(image, gray=True)
+    except ValueError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise ValueError(f"{name}: not a readable image ({exc})") from None
+    except Exception as exc:  # a damaged file can fail anywhere inside a decoder
+        raise ValueError(f"{name}: not a readable image ({short_reason(exc)})") from None
 
 
 def _stack(entries, read) -> tuple:
@@ -239,10 +250,17 @@ def _stack(entries, read) -> tuple:
 
 
 def _read_zip(path: Path):
-    with zipfile.ZipFile(path) as archive:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ValueError(f"{path}: damaged zip archive ({short_reason(exc)})") from None
+    with archive:
         infos = checked_zip_entries(archive, path, max_bytes=MAX_ZIP_UNCOMPRESSED_BYTES)
         entries = _collect([PurePosixPath(i.filename) for i in infos], path)
-        return _stack(entries, lambda name: archive.read(str(name)))
+        return _stack(
+            entries,
+            lambda name: read_zip_member(archive, str(name), path, max_bytes=MAX_IMAGE_FILE_BYTES),
+        )
 
 
 def _read_image_folder(path: Path):
@@ -252,7 +270,10 @@ def _read_image_folder(path: Path):
         for f in files
     ]
     entries = _collect(names, path)
-    return _stack(entries, lambda name: (path / name).read_bytes())
+    # Only regular files, capped: a FIFO would block forever, /dev/zero never end.
+    return _stack(
+        entries, lambda name: read_regular_file(path / name, max_bytes=MAX_IMAGE_FILE_BYTES)
+    )
 
 
 def duplicate_groups(pixels) -> np.ndarray:

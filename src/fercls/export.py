@@ -10,14 +10,13 @@ Keras layers are used, so the Keras files load without fercls installed.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ._io import write_atomic
+from ._io import write_atomic, write_folder_atomic
 from .labels import EMOTIONS
 
 FORMATS = ("keras", "h5", "tflite", "saved_model")
@@ -72,7 +71,7 @@ def export(model, path, *, format="keras", quantize=None, representative_data=No
     network, labels = standalone_network(model)
     path = Path(path)
     if format == "saved_model":
-        _write_folder_atomic(
+        write_folder_atomic(
             path, lambda folder: network.export(folder, format="tf_saved_model", verbose=False)
         )
     elif format == "tflite":
@@ -94,23 +93,6 @@ def _save_keras(network, temporary, suffix):
         staged.replace(temporary)
     finally:
         staged.unlink(missing_ok=True)
-
-
-def _write_folder_atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        write(str(staging))
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            path.replace(old)
-            staging.replace(path)
-            shutil.rmtree(old)
-        else:
-            staging.replace(path)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def _split_model(model):

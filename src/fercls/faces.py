@@ -18,6 +18,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ._images import pil_to_array, scale_to_uint8
+
 CASCADE = "haarcascade_frontalface_default.xml"
 # Refuse to decode photos above this many pixels (decompression bombs).
 MAX_IMAGE_PIXELS = 64_000_000
@@ -46,8 +48,9 @@ def haar_cascade(name: str = CASCADE):
 def read_image(source) -> np.ndarray:
     """An image as a uint8 array: (h, w) grayscale or (h, w, 3) RGB.
 
-    ``source`` is a path, or an array (grayscale, RGB or RGBA; floats in [0, 1]
-    are scaled to 0..255).
+    ``source`` is a path, or an array (grayscale, RGB or RGBA). Images deeper
+    than 8 bits are scaled by their type's range, not clipped: 16-bit by
+    65535, floats in [0, 1] by 255 (see ``fercls._images.scale_to_uint8``).
     """
     if isinstance(source, (str, Path)):
         from PIL import Image, UnidentifiedImageError
@@ -66,8 +69,7 @@ def read_image(source) -> np.ndarray:
                         f"{path}: {image.width}x{image.height} is too large "
                         f"(limit {MAX_IMAGE_PIXELS:,} pixels)"
                     )
-                image = image.convert("L" if image.mode in ("L", "I;16", "I", "F") else "RGB")
-                return np.asarray(image, dtype=np.uint8)
+                return pil_to_array(image, gray=image.mode in ("1", "L", "LA"))
         except (UnidentifiedImageError, Image.DecompressionBombError, SyntaxError) as exc:
             raise ValueError(f"{path}: not a readable image ({exc})") from None
         except OSError as exc:
@@ -79,11 +81,9 @@ def read_image(source) -> np.ndarray:
         raise ValueError(
             f"expected an image of shape (h, w), (h, w, 3) or (h, w, 4), got {image.shape}"
         )
-    if image.dtype != np.uint8:
-        if image.dtype.kind == "f" and image.size and image.max() <= 1.0:
-            image = image * 255.0
-        image = np.clip(np.round(image), 0, 255).astype(np.uint8)
-    return image
+    if image.dtype.kind not in "biuf":
+        raise ValueError(f"expected a numeric image array, got dtype {image.dtype}")
+    return scale_to_uint8(image)
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:

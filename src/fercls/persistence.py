@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from ._io import checked_zip_entries, write_atomic
+from ._io import checked_zip_entries, read_zip_member, short_reason, write_atomic
 from ._version import __version__
 
 FORMAT = "fercls"
@@ -35,6 +35,12 @@ FORMAT_VERSION = 1
 MANIFEST = "fercls.json"
 # The bundled vgg_small network with Adam's moments is ~15 MB; vgg ~60 MB.
 MAX_ARCHIVE_BYTES = 1024**3
+# A manifest holds parameters, classes and a few arrays: kilobytes. Reading is
+# capped at this, whatever the archive's directory claims (a zip bomb lies).
+MAX_MANIFEST_BYTES = 16 * 1024**2
+# Errors that malformed manifest contents raise from inside _build and _decode
+# (wrong types, missing keys, absurd nesting); each becomes one ValueError.
+_MALFORMED = (KeyError, TypeError, AttributeError, IndexError, RecursionError, OverflowError)
 
 # Only these classes are ever instantiated by load(); anything else is refused.
 _ALLOWED = {
@@ -209,9 +215,17 @@ def _decode(value):
         dtype = np.dtype(object if value["dtype"] == "O" else value["dtype"])
         if dtype.kind not in "biufUO":
             raise ValueError(f"unsupported array dtype {value['dtype']!r} in archive")
-        return np.asarray(value["__ndarray__"], dtype=dtype)
+        try:
+            return np.asarray(value["__ndarray__"], dtype=dtype)
+        except ValueError as exc:
+            raise ValueError(f"an array not rectangular or not {dtype} ({exc})") from None
     if "__dict__" in value:
-        return {_hashable(_decode(k)): _decode(v) for k, v in value["__dict__"]}
+        pairs = value["__dict__"]
+        if not isinstance(pairs, list) or not all(
+            isinstance(p, list) and len(p) == 2 for p in pairs
+        ):
+            raise ValueError("a tagged __dict__ must be a list of [key, value] pairs")
+        return {_hashable(_decode(k)): _decode(v) for k, v in pairs}
     raise ValueError(f"unexpected object in archive: keys {sorted(value)}")
 
 
@@ -256,10 +270,21 @@ def _load_with_resume(path):
         raise ValueError(f"{path}: not a fercls archive (expected a zip written by fercls.save)")
     try:
         with zipfile.ZipFile(path) as archive, tempfile.TemporaryDirectory() as scratch:
+            # Sizes and names before any member is read; then "is it ours?"; then the rest.
+            checked_zip_entries(archive, path, max_bytes=MAX_ARCHIVE_BYTES)
             manifest = _read_manifest(archive, path)
             _check_archive(archive, path)
-            estimator = _build(manifest["object"], archive, Path(scratch), path, where="estimator")
-            resume = _read_resume(manifest, archive)
+            try:
+                estimator = _build(
+                    manifest["object"], archive, Path(scratch), path, where="estimator"
+                )
+                resume = _read_resume(manifest, archive, path)
+            except _MALFORMED as exc:
+                raise ValueError(f"{path}: malformed {MANIFEST} ({short_reason(exc)})") from None
+            except ValueError as exc:
+                if str(exc).startswith(str(path)):
+                    raise
+                raise ValueError(f"{path}: malformed {MANIFEST} ({exc})") from None
     except zipfile.BadZipFile as exc:
         raise ValueError(f"{path}: damaged archive ({exc})") from None
     return estimator, resume
@@ -274,12 +299,15 @@ def _check_archive(archive: zipfile.ZipFile, path: Path) -> None:
 
 
 def _read_manifest(archive: zipfile.ZipFile, path: Path) -> dict:
+    if MANIFEST not in archive.namelist():
+        raise ValueError(f"{path}: not a fercls archive (no {MANIFEST} inside)")
+    data = read_zip_member(archive, MANIFEST, path, max_bytes=MAX_MANIFEST_BYTES)
     try:
-        manifest = json.loads(archive.read(MANIFEST))
-    except KeyError:
-        raise ValueError(f"{path}: not a fercls archive (no {MANIFEST} inside)") from None
+        manifest = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: {MANIFEST} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: {MANIFEST} is nested too deeply to be a manifest") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ValueError(f"{path}: {MANIFEST} does not describe a fercls archive")
     if manifest.get("format_version") != FORMAT_VERSION:
@@ -297,19 +325,37 @@ def _build(description, archive, scratch: Path, path: Path, *, where: str):
     module_name, class_name = description["class"].rsplit(".", 1)
     cls = getattr(import_module(module_name), class_name)
     params = _decode(description.get("params", {}))
+    if not isinstance(params, dict):
+        raise ValueError(f"{path}: {where}: params must be an object, got {type(params).__name__}")
     if description["class"] in _PIPELINES:
+        if params.get("memory") is not None:
+            # A cache folder from a file would make fit write (and later load) pickles there.
+            raise ValueError(
+                f"{path}: {where}: memory={params['memory']!r}; fercls.load only creates "
+                "pipelines without a cache (memory=None)"
+            )
+        steps = description.get("steps")
+        if not isinstance(steps, list) or not all(
+            isinstance(s, list) and len(s) == 2 and isinstance(s[0], str) for s in steps
+        ):
+            raise ValueError(f"{path}: {where}: steps must be a list of [name, step] pairs")
         steps = [
             (name, _build(step, archive, scratch, path, where=f"{where}.{name}"))
-            for name, step in description["steps"]
+            for name, step in steps
         ]
         return cls(steps, **params)
     estimator = cls(**params)
+    if hasattr(estimator, "_validate_params"):
+        estimator._validate_params()  # a file's parameters are input like any other
     for key, value in _decode(description.get("state", {})).items():
         if not _STATE_NAME.match(key) or key == "model_":
             raise ValueError(f"{path}: {where}: unexpected attribute {key!r}")
         setattr(estimator, key, value)
     if "network" in description:
         estimator.model_ = _load_network(archive, description["network"], scratch, path)
+    check_consistent = getattr(estimator, "_check_loaded_state", None)
+    if check_consistent is not None:
+        check_consistent(f"{path}: {where}")
     return estimator
 
 
@@ -317,23 +363,28 @@ def _load_network(archive, name: str, scratch: Path, path: Path):
     from .architectures import import_keras
 
     keras = import_keras()
-    if name not in archive.namelist():
+    if not isinstance(name, str) or name not in archive.namelist():
         raise ValueError(f"{path}: archive lacks its network file {name!r}")
     target = scratch / PurePosixPath(name).name
-    target.write_bytes(archive.read(name))
+    target.write_bytes(read_zip_member(archive, name, path, max_bytes=MAX_ARCHIVE_BYTES))
     try:
         return keras.saving.load_model(target, compile=True, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a damaged or unsafe file
-        raise ValueError(
-            f"{path}: cannot load network {name!r} ({type(exc).__name__}: {exc})"
-        ) from None
+        # Keras's refusals run to a hundred lines; the first says what was wrong.
+        raise ValueError(f"{path}: cannot load network {name!r} ({short_reason(exc)})") from None
 
 
-def _read_resume(manifest, archive):
+def _read_resume(manifest, archive, path):
     if "resume" not in manifest:
         return None
     resume = _decode(manifest["resume"])
+    if not isinstance(resume, dict):
+        raise ValueError(f"{path}: resume state must be an object")
     if "best-weights.npz" in archive.namelist():
-        with np.load(io.BytesIO(archive.read("best-weights.npz")), allow_pickle=False) as npz:
-            resume["best_weights"] = [npz[f"arr_{i}"] for i in range(len(npz.files))]
+        data = read_zip_member(archive, "best-weights.npz", path, max_bytes=MAX_ARCHIVE_BYTES)
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+                resume["best_weights"] = [npz[f"arr_{i}"] for i in range(len(npz.files))]
+        except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"{path}: damaged best-weights.npz ({short_reason(exc)})") from None
     return resume

@@ -126,6 +126,10 @@ def _parse_chunk_fast(chunk: list, n_pixels: int) -> np.ndarray | None:
     is_newline = b == _NEWLINE
     if not np.all(is_digit | is_newline | (b == _SPACE)):
         return None
+    if np.count_nonzero(is_newline) != len(chunk):
+        # A line break inside a row (two images' values in one CSV field): rows
+        # would no longer line up with their strings, so the strict path names it.
+        return None
     if np.any(is_digit[3:] & is_digit[2:-1] & is_digit[1:-2] & is_digit[:-3]):
         return None  # four-digit tokens (leading zeros or too large): strict path
     digits *= is_digit
@@ -154,6 +158,12 @@ def _parse_row_strictly(value, row: int, n_pixels: int | None) -> np.ndarray:
     if not isinstance(value, str):
         raise ValueError(
             f"row {row}: expected a string of space-separated pixel values, got {value!r}"
+        )
+    inner = value.strip()
+    if "\n" in inner or "\r" in inner:
+        raise ValueError(
+            f"row {row}: the pixel string contains a line break (two rows merged into one "
+            "field?); expected one row of space-separated values"
         )
     tokens = value.split()
     if n_pixels is not None and len(tokens) != n_pixels:
@@ -330,6 +340,8 @@ def _split_input(X):
         return X.to_numpy(dtype=object).tolist(), None
     if isinstance(X, str):
         raise ValueError("expected a sequence of pixel strings, got a single string")
+    if X is None or not hasattr(X, "__len__"):
+        raise ValueError(f"expected pixel strings or a 2-D pixel array, got {type(X).__name__}")
     if len(X) == 0:
         return [], None
     array = np.asarray(X, dtype=object) if isinstance(X, (list, tuple)) else np.asarray(X)

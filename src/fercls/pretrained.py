@@ -13,15 +13,13 @@ so no code stored in the files is executed (unlike pickle/joblib).
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 from sklearn.pipeline import Pipeline
 
+from ._io import read_regular_file, short_reason, write_folder_atomic
 from .architectures import ARCHITECTURES
 from .classifier import FERClassifier
 from .preprocessing import PixelNormalizer, PixelStringParser
@@ -61,22 +59,12 @@ def save_classifier(classifier: FERClassifier, directory, *, normalization="scal
         "best_iteration": classifier.best_iteration_,
         "card": card or {},
     }
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private; a saved model is ordinary data
-    try:
-        _network_only(classifier).save_weights(staging / WEIGHTS)
-        (staging / METADATA).write_text(json.dumps(metadata, indent=2, default=_jsonable))
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old")
-            os.replace(directory, old)
-            os.replace(staging, directory)
-            shutil.rmtree(old)
-        else:
-            os.replace(staging, directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+
+    def write(staging):
+        _network_only(classifier).save_weights(Path(staging) / WEIGHTS)
+        (Path(staging) / METADATA).write_text(json.dumps(metadata, indent=2, default=_jsonable))
+
+    write_folder_atomic(directory, write)
     return directory
 
 
@@ -110,31 +98,74 @@ def load_classifier(directory) -> tuple[FERClassifier, dict]:
     meta_path = directory / METADATA
     if not meta_path.is_file() or not (directory / WEIGHTS).is_file():
         raise FileNotFoundError(f"{directory}: expected {METADATA} and {WEIGHTS} in this folder")
-    metadata = json.loads(meta_path.read_text())
+    metadata = _read_metadata(meta_path)
+    try:
+        classifier = _classifier_from(metadata)
+    except (KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
+        raise ValueError(f"{meta_path}: malformed model metadata ({short_reason(exc)})") from None
+    except ValueError as exc:
+        raise ValueError(f"{meta_path}: {exc}") from None
+    # Weights go into the uncompiled network; compiling afterwards keeps Keras
+    # from looking for optimizer state the file deliberately leaves out.
+    network = classifier._new_network(seed=0)
+    try:
+        network.load_weights(directory / WEIGHTS)
+    except Exception as exc:  # h5py and Keras raise many types for a damaged file
+        raise ValueError(
+            f"{directory / WEIGHTS}: cannot load the weights ({short_reason(exc)})"
+        ) from None
+    classifier.model_ = classifier._compile(network)
+    classifier._check_loaded_state(str(directory))
+    return classifier, metadata
+
+
+# model.json holds parameters, classes and a training history: kilobytes.
+MAX_METADATA_BYTES = 16 * 1024**2
+
+
+def _read_metadata(meta_path: Path) -> dict:
+    try:
+        metadata = json.loads(read_regular_file(meta_path, max_bytes=MAX_METADATA_BYTES))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{meta_path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{meta_path}: nested too deeply to be model metadata") from None
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{meta_path}: expected a JSON object")
     if metadata.get("format_version") != FORMAT_VERSION:
         raise ValueError(
             f"{meta_path}: format_version {metadata.get('format_version')!r}, "
             f"expected {FORMAT_VERSION}"
         )
+    return metadata
+
+
+def _classifier_from(metadata: dict) -> FERClassifier:
+    """A FERClassifier with the metadata's parameters and fitted attributes, no network yet."""
     params = dict(metadata["params"])
     if params.get("image_shape") is not None:
         params["image_shape"] = tuple(params["image_shape"])
     if params.get("architecture") not in ARCHITECTURES:
-        raise ValueError(f"{meta_path}: unknown architecture {params.get('architecture')!r}")
+        raise ValueError(f"unknown architecture {params.get('architecture')!r}")
     classifier = FERClassifier(**params)
+    classifier._validate_params()
     classes = np.asarray(metadata["classes"])
+    if classes.ndim != 1 or classes.dtype.kind not in "iuU":
+        raise ValueError(f"classes must be a list of labels, got {metadata['classes']!r:.80}")
+    shape = metadata["image_shape"]
+    if not (isinstance(shape, list) and len(shape) == 2 and all(type(v) is int for v in shape)):
+        raise ValueError(f"image_shape must be two ints, got {shape!r:.80}")
+    if min(shape) < 1 or shape[0] * shape[1] > 4096**2:
+        raise ValueError(f"image_shape {shape} is not a plausible image size")
     classifier.classes_ = classes
-    classifier.image_shape_ = tuple(metadata["image_shape"])
+    classifier.image_shape_ = tuple(shape)
     classifier.n_features_in_ = int(np.prod(classifier.image_shape_))
-    classifier.n_iter_ = metadata["n_iter"]
-    classifier.best_iteration_ = metadata["best_iteration"]
-    classifier.history_ = metadata.get("card", {}).get("history", {})
-    # Weights go into the uncompiled network; compiling afterwards keeps Keras
-    # from looking for optimizer state the file deliberately leaves out.
-    network = classifier._new_network(seed=0)
-    network.load_weights(directory / WEIGHTS)
-    classifier.model_ = classifier._compile(network)
-    return classifier, metadata
+    classifier.n_iter_ = int(metadata["n_iter"])
+    best = metadata["best_iteration"]
+    classifier.best_iteration_ = None if best is None else int(best)
+    card = metadata.get("card", {})
+    classifier.history_ = card.get("history", {}) if isinstance(card, dict) else {}
+    return classifier
 
 
 def load_pretrained(*, with_parser=True, test_time_augmentation=None) -> Pipeline:

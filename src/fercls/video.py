@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ._io import finish_sibling, unique_sibling
 from .faces import FaceCropper, read_image
-from .labels import EMOTIONS
+from .photos import class_names
 
 _COLOURS = {  # BGR, for OpenCV drawing
     "angry": (40, 40, 220),
@@ -42,13 +43,6 @@ class Face:
             "emotion": self.emotion,
             "probabilities": {k: round(float(v), 4) for k, v in self.probabilities.items()},
         }
-
-
-def class_names(model) -> list[str]:
-    """The model's classes as emotion names (ids 0..6 are mapped to names)."""
-    return [
-        EMOTIONS[int(c)] if isinstance(c, (int, np.integer)) else str(c) for c in model.classes_
-    ]
 
 
 def faces_in_image(image, model, cropper=None) -> list[Face]:
@@ -278,7 +272,7 @@ def annotate_video(
     if writer is not None:
         writer.release()
     if temporary is not None:
-        temporary.replace(output)
+        finish_sibling(temporary, output)
     seconds = time.perf_counter() - start
     stats.update(
         seconds=round(seconds, 3), fps=round(stats["frames"] / seconds, 2) if seconds else 0.0
@@ -300,7 +294,8 @@ def _open_writer(output, shape, fps):
 
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(f".{output.stem}.partial{output.suffix}")
+    # A unique name: two runs writing the same output never share a temporary.
+    temporary = unique_sibling(output, suffix=output.suffix)
     writer = cv2.VideoWriter(
         str(temporary), cv2.VideoWriter_fourcc(*"mp4v"), fps, (shape[1], shape[0])
     )

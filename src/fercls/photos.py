@@ -1,0 +1,116 @@
+"""Emotions in photos in one call: a path or an array in, the faces out."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from .faces import FaceCropper, read_image, to_gray
+
+#: How a photo's faces are found: ``"auto"`` takes an image of exactly the
+#: model's input size (a 48×48 face crop, as in FER2013) as one face and runs
+#: the face detector on anything else; ``"detect"`` always runs the detector;
+#: ``"whole"`` takes the whole image as the face, whatever its size.
+FACE_MODES = ("auto", "detect", "whole")
+
+
+@lru_cache(maxsize=1)
+def _bundled_model():
+    from .pretrained import load_pretrained
+
+    return load_pretrained()
+
+
+def detect_emotions(image, model=None, *, faces="auto", cropper=None) -> list[dict]:
+    """Every face in a photo with its box, emotion and named probabilities.
+
+    The one-call API for photos, like ``FER().detect_emotions(img)`` of the
+    ``fer`` package: no training and no data needed.
+
+    Parameters
+    ----------
+    image : path or array of shape (h, w), (h, w, 3) or (h, w, 4)
+        A photo file, or pixels (RGB order for colour arrays; 16-bit and
+        float arrays are scaled by their range).
+    model : fitted classifier or pipeline taking flat 48×48 uint8 pixels, optional
+        Default: the bundled model (:func:`fercls.load_pretrained`), loaded
+        once per process.
+    faces : {"auto", "detect", "whole"}, default="auto"
+        ``"auto"``: an image of exactly 48×48 is taken as one face crop, any
+        other image goes through the face detector. ``"detect"``: always
+        detect. ``"whole"``: the whole image is the face.
+    cropper : FaceCropper, optional
+        The detector and cropping settings (default ``FaceCropper()``).
+
+    Returns
+    -------
+    list of dict
+        One per face, largest first: ``box`` ``[x, y, width, height]`` in
+        pixels, ``emotion`` (the most probable name) and ``probabilities``
+        (name → probability, in the model's ``classes_`` order). An empty list
+        when no face was found.
+
+    Examples
+    --------
+    >>> import numpy as np, fercls
+    >>> faces = fercls.detect_emotions(np.full((48, 48), 128, dtype=np.uint8))
+    >>> faces[0]["box"], faces[0]["emotion"]
+    ([0, 0, 48, 48], 'neutral')
+    >>> fercls.detect_emotions(np.zeros((300, 300), dtype=np.uint8))  # no face in it
+    []
+    """
+    model = _bundled_model() if model is None else model
+    boxes, crops = face_crops(image, faces=faces, cropper=cropper)
+    if not len(boxes):
+        return []
+    return label_faces(boxes, model.predict_proba(crops), model)
+
+
+def face_crops(image, *, faces="auto", cropper=None) -> tuple[list, np.ndarray]:
+    """The face boxes of one image and their 48×48 crops as flat uint8 rows."""
+    if faces not in FACE_MODES:
+        raise ValueError(f"faces={faces!r}; expected one of {list(FACE_MODES)}")
+    cropper = cropper or FaceCropper()
+    image = read_image(image)
+    height, width = image.shape[:2]
+    size = tuple(cropper.size)
+    if faces == "whole" or (faces == "auto" and (height, width) == size):
+        gray = to_gray(image)
+        if (height, width) != size:
+            gray = _resize(gray, size)
+        return [[0, 0, int(width), int(height)]], gray.reshape(1, -1)
+    boxes = [[int(v) for v in box] for box in cropper.detect(image)]
+    crops = np.stack([cropper.crop(image, box).reshape(-1) for box in boxes]) if boxes else None
+    return boxes, crops
+
+
+def _resize(gray, size):
+    """``gray`` resized to ``size`` (height, width): area averaging to shrink."""
+    import cv2
+
+    interpolation = cv2.INTER_AREA if gray.shape[0] > size[0] else cv2.INTER_LINEAR
+    return cv2.resize(gray, size[::-1], interpolation=interpolation)
+
+
+def class_names(model) -> list[str]:
+    """The model's classes as emotion names, in ``classes_`` order (challenge
+    ids 0..6 become their names)."""
+    from .labels import EMOTIONS
+
+    return [
+        EMOTIONS[int(c)] if isinstance(c, (int, np.integer)) else str(c) for c in model.classes_
+    ]
+
+
+def label_faces(boxes, proba, model) -> list[dict]:
+    """Boxes and their probability rows as ``detect_emotions`` dicts."""
+    names = class_names(model)
+    return [
+        {
+            "box": [int(v) for v in box],
+            "emotion": names[int(row.argmax())],
+            "probabilities": {n: round(float(p), 4) for n, p in zip(names, row, strict=True)},
+        }
+        for box, row in zip(boxes, proba, strict=True)
+    ]
