@@ -231,7 +231,9 @@ def test_fercls_info_reports_damaged_zips_in_one_line(capsys, tmp_path, kind):
 
 def test_a_decompression_bomb_image_is_a_value_error(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # 48x48 is then a "bomb"
-    path = face_zip(tmp_path / "d.zip", {"train/happy/Training_1.png": png(np.zeros((48, 48), np.uint8))})
+    path = face_zip(
+        tmp_path / "d.zip", {"train/happy/Training_1.png": png(np.zeros((48, 48), np.uint8))}
+    )
     with pytest.raises(ValueError, match="Training_1.png.*not a readable image"):
         load_fer2013(path)
 

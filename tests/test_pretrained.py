@@ -84,3 +84,27 @@ def test_save_and_load_round_trip_is_exact_and_atomic(tmp_path):
 def test_loading_a_folder_without_a_model_fails_clearly(tmp_path):
     with pytest.raises(FileNotFoundError, match="expected model.json and model.weights.h5"):
         load_classifier(tmp_path)
+
+
+def test_the_fine_tuning_guide_runs_and_trains_a_bounded_number_of_epochs(
+    fer_zip, capsys, monkeypatch, tmp_path
+):
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "guide" / "fine_tuning.md"
+    (code,) = re.findall(r"<!-- tested:[^>]*-->\s*```python\n(.*?)```", page.read_text(), re.S)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code.replace("../shared/data/fer2013.zip", str(fer_zip)), str(page), "exec"), {})
+    out = capsys.readouterr().out
+    epochs = int(re.search(r"epochs run: (\d+)", out).group(1))
+    assert 1 <= epochs <= 10
+    assert float(re.search(r"held back: ([0-9.]+)", out).group(1)) > 0.4
+
+
+def test_the_bundled_parameters_fine_tune_rather_than_retrain():
+    from fercls.pretrained import FINE_TUNING
+
+    classifier = load_pretrained()[-1]
+    assert {k: classifier.get_params()[k] for k in FINE_TUNING} == FINE_TUNING
+    classifier._validate_params()

@@ -10,8 +10,9 @@ from .architectures import ARCHITECTURES
 from .classifier import FERClassifier
 from .datasets import load_fer2013
 from .faces import FaceCropper
-from .labels import EMOTIONS
+from .labels import EMOTIONS, PROBABILITY_ORDER
 from .persistence import load, save
+from .photos import detect_emotions
 from .preprocessing import PixelNormalizer, PixelStringParser
 from .pretrained import load_pretrained
 
@@ -24,7 +25,9 @@ __all__ = [
     "FERClassifier",
     "PixelNormalizer",
     "PixelStringParser",
+    "PROBABILITY_ORDER",
     "__version__",
+    "detect_emotions",
     "load",
     "load_fer2013",
     "load_pretrained",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
 import inspect
+import logging
 import math
 from contextlib import contextmanager, nullcontext
 from numbers import Integral, Real
@@ -392,16 +394,18 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
                 n_epochs=remaining,
             )
             val = None if X_val is None else self._dataset(X_val, y_val, None)
-            self.model_.fit(
-                train,
-                steps_per_epoch=steps,
-                validation_data=val,
-                initial_epoch=self.n_iter_,
-                epochs=self.n_iter_ + remaining,
-                callbacks=[monitor, *(callbacks or [])],
-                shuffle=False,  # the dataset is already shuffled, with our seed
-                verbose=self.verbose,
-            )
+            # Each new network traces Keras's train step once: expected, not a problem.
+            with _expected_retracing():
+                self.model_.fit(
+                    train,
+                    steps_per_epoch=steps,
+                    validation_data=val,
+                    initial_epoch=self.n_iter_,
+                    epochs=self.n_iter_ + remaining,
+                    callbacks=[monitor, *(callbacks or [])],
+                    shuffle=False,  # the dataset is already shuffled, with our seed
+                    verbose=self.verbose,
+                )
         monitor.finish()
         return monitor
 
@@ -623,6 +627,11 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
     def _forward(self, images):
         """Network outputs (float64) in batches of at most _PREDICT_BATCH images."""
         forward = _traced_forward(self.model_)
+        with _expected_retracing():
+            return self._batched(forward, images)
+
+    @staticmethod
+    def _batched(forward, images):
         return np.concatenate(
             [
                 np.asarray(forward(images[i : i + _PREDICT_BATCH]))
@@ -797,6 +806,34 @@ def zoom_in(images, fraction=_ZOOM_CROP):
     top, left = (height - crop_h) // 2, (width - crop_w) // 2
     crop = images[:, top : top + crop_h, left : left + crop_w]
     return tf.image.resize(crop, (height, width), method="bilinear").numpy()
+
+
+_RETRACING_EXPECTED = contextvars.ContextVar("fercls_retracing_expected", default=False)
+
+
+class _ExpectedRetracingFilter(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warning while fercls
+    itself is training or predicting: every new network (each fold of a grid
+    search) traces its own functions once, which is what the warning counts.
+    The same warning from the user's own code still shows."""
+
+    def filter(self, record):
+        return not (_RETRACING_EXPECTED.get() and "tf.function retracing" in record.getMessage())
+
+
+_RETRACING_FILTER = _ExpectedRetracingFilter()
+
+
+@contextmanager
+def _expected_retracing():
+    logger = logging.getLogger("tensorflow")
+    if _RETRACING_FILTER not in logger.filters:
+        logger.addFilter(_RETRACING_FILTER)
+    token = _RETRACING_EXPECTED.set(True)
+    try:
+        yield
+    finally:
+        _RETRACING_EXPECTED.reset(token)
 
 
 def _traced_forward(model):

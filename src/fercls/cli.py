@@ -158,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
         "data", type=Path, help="fer2013.csv[.gz], the Kaggle image folder, or its zip"
     )
     info.add_argument("--format", choices=["table", "json"], default="table")
+    info.add_argument(
+        "-o", "--output", type=Path, metavar="FILE", help="write the summary here, not stdout"
+    )
     info.set_defaults(run=run_info)
 
     train = commands.add_parser(
@@ -218,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_allow_pickle_option(evaluate)
     evaluate.add_argument("--split", choices=SPLITS, default="PrivateTest")
     evaluate.add_argument("--report", type=Path, help="write the report folder here")
+    evaluate.add_argument("--format", choices=["table", "json"], default="table")
+    evaluate.add_argument(
+        "-o", "--output", type=Path, metavar="FILE", help="write the metrics here, not stdout"
+    )
     add_tta_option(evaluate)
     evaluate.set_defaults(run=run_evaluate)
 
@@ -289,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="export a model for serving or phones (Keras, HDF5, SavedModel, TFLite)",
         description="Write the model as a standalone network: raw grayscale "
         "pixels 0-255, float32 of shape (n, 48, 48, 1), in; the seven "
-        "probabilities in fercls.EMOTIONS order out.",
+        "probabilities out, in the model's classes_ order (its labels in OUTPUT.labels.json).",
     )
     export.add_argument(
         "--model",
@@ -313,56 +320,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --------------------------------------------------------------------- info
 def run_info(args) -> int:
-    from .datasets import duplicate_groups, load_fer2013, overlaps_training
+    from .datasets import load_fer2013, summarize
 
-    data = load_fer2013(args.data)
-    usage = np.asarray(data.usage)
-    splits = [s for s in (*SPLITS, "Test") if (usage == s).any()]
-    counts = {
-        s: {e: int(((usage == s) & (data.target == i)).sum()) for i, e in enumerate(EMOTIONS)}
-        for s in splits
-    }
-    groups = duplicate_groups(data.data)
-    sizes = np.bincount(groups)
-    duplicated = sizes[groups] > 1
-    spans = {}
-    for g in np.unique(groups[duplicated]):
-        spans.setdefault(tuple(sorted(set(usage[groups == g]))), []).append(int(g))
-    cross = sum(len(v) for k, v in spans.items() if "Training" in k and len(k) > 1)
-    blank = np.flatnonzero(data.data.max(axis=1) == data.data.min(axis=1))
-    copies = overlaps_training(data)
-    summary = {
-        "source": str(args.data),
-        "images": int(len(usage)),
-        "counts": counts,
-        "blank_images": int(len(blank)),
-        "duplicate_groups": int((sizes > 1).sum()),
-        "duplicated_images": int(duplicated.sum()),
-        "duplicate_groups_spanning_training_and_test": int(cross),
-        "duplicate_groups_with_conflicting_labels": int(
-            sum(len(set(data.target[groups == g])) > 1 for g in np.flatnonzero(sizes > 1))
-        ),
-        "test_images_identical_to_training": {
-            s: int(((usage == s) & copies).sum()) for s in splits if s != "Training"
-        },
-    }
+    if args.output:
+        check_output_file(args.output, "-o/--output", inputs=[args.data])
+    with Progress("loading the data"):
+        summary = {"source": str(args.data), **summarize(load_fer2013(args.data))}
     if args.format == "json":
-        print(json.dumps(summary, indent=2))
+        emit(args, json.dumps(summary, indent=2) + "\n")
         return 0
+    counts = summary["counts"]
+    splits = list(counts)
     width = max(len(e) for e in EMOTIONS)
-    print(f"{args.data}: {summary['images']} images")
-    print(f"{'':{width}} " + " ".join(f"{s:>11}" for s in splits))
+    lines = [f"{args.data}: {summary['images']} images"]
+    lines.append(f"{'':{width}} " + " ".join(f"{s:>11}" for s in splits))
     for e in EMOTIONS:
-        print(f"{e:{width}} " + " ".join(f"{counts[s][e]:>11}" for s in splits))
-    print(f"{'total':{width}} " + " ".join(f"{sum(counts[s].values()):>11}" for s in splits))
-    print(f"blank (uniform) images: {summary['blank_images']}")
-    print(
+        lines.append(f"{e:{width}} " + " ".join(f"{counts[s][e]:>11}" for s in splits))
+    lines.append(f"{'total':{width}} " + " ".join(f"{sum(counts[s].values()):>11}" for s in splits))
+    lines.append(f"blank (uniform) images: {summary['blank_images']}")
+    lines.append(
         f"duplicate groups: {summary['duplicate_groups']} ({summary['duplicated_images']} images), "
         f"{summary['duplicate_groups_spanning_training_and_test']} spanning Training and test, "
         f"{summary['duplicate_groups_with_conflicting_labels']} with conflicting labels"
     )
     for s, n in summary["test_images_identical_to_training"].items():
-        print(f"{s} images identical to a Training image: {n}")
+        lines.append(f"{s} images identical to a Training image: {n}")
+    emit(args, "\n".join(lines) + "\n")
     return 0
 
 
@@ -411,6 +394,33 @@ def check_output_folder(path: Path, option: str, *, inputs=()) -> None:
         raise UsageError(f"{option} {path}: cannot write in {ancestor}")
 
 
+def _run_estimate(epochs: int):
+    """A Keras callback that prints, after each epoch, the time left for the whole run."""
+    import time
+
+    from .architectures import import_keras
+
+    keras = import_keras()
+
+    class RunEstimate(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start, self.done = time.perf_counter(), 0
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.done += 1
+            per_epoch = (time.perf_counter() - self.start) / self.done
+            left = per_epoch * max(epochs - self.done, 0)
+            accuracy = (logs or {}).get("val_accuracy")
+            shown = "" if accuracy is None else f", PublicTest accuracy {accuracy:.4f}"
+            print(
+                f"fercls train: epoch {self.done}/{epochs}{shown}; "
+                f"about {left / 60:.0f} min left for the whole run",
+                file=sys.stderr,
+            )
+
+    return RunEstimate()
+
+
 def run_train(args) -> int:
     import joblib
     from imblearn.over_sampling import RandomOverSampler
@@ -444,7 +454,7 @@ def run_train(args) -> int:
             learning_rate="cosine",
             class_weight=args.class_weight,
             random_state=args.seed,
-            verbose=1 if sys.stderr.isatty() else 2,
+            verbose=1 if args.verbose else 0,
         ),
     ]
     pipeline = make_pipeline(*steps)
@@ -454,6 +464,8 @@ def run_train(args) -> int:
         fit_params["ferclassifier__validation_data"] = validation
     if args.checkpoint:
         fit_params["ferclassifier__checkpoint"] = args.checkpoint
+    if sys.stderr.isatty():
+        fit_params["ferclassifier__callbacks"] = [_run_estimate(args.max_iter)]
     pipeline.fit(data.data[train_rows], names[train_rows], **fit_params)
     if args.output.suffix == ".joblib":
         write_atomic(args.output, lambda path: joblib.dump(pipeline, path))
@@ -554,7 +566,12 @@ def run_evaluate(args) -> int:
     from .datasets import load_fer2013
     from .evaluation import evaluate, make_report
 
-    data = load_fer2013(args.data)
+    if args.output:
+        check_output_file(args.output, "-o/--output", inputs=[args.data, args.model])
+    if args.report:
+        check_output_folder(args.report, "--report", inputs=[args.data, args.model])
+    with Progress("loading the data"):
+        data = load_fer2013(args.data)
     rows = np.asarray(data.usage) == args.split
     if not rows.any():
         raise CommandError(
@@ -562,24 +579,72 @@ def run_evaluate(args) -> int:
         )
     model = load_model(args.model, tta=args.tta, allow_pickle=args.allow_pickle)
     X, y = data.data[rows], _labels_for(model, data.target[rows])
+    proba = predict_with_progress(model, X, f"{args.split}")
     if args.report:
-        metrics = make_report(
-            model, X, y, args.report, title=f"fercls evaluate: {args.split} ({args.data.name})"
-        )
+        title = f"fercls evaluate: {args.split} ({args.data.name})"
+        metrics = make_report(model, X, y, args.report, title=title, proba=proba)
     else:
-        metrics = evaluate(model, X, y)
-    print(
+        metrics = evaluate(model, X, y, proba=proba)
+    if args.format == "json":
+        emit(args, json.dumps({"split": args.split, **metrics}, indent=2) + "\n")
+        return 0
+    lines = [
         f"{args.split}: {metrics['n']} images, accuracy {metrics['accuracy']:.4f}, "
         f"macro-F1 {metrics['macro_f1']:.4f}, ECE {metrics['ece']:.4f}"
-    )
+    ]
     for label, m in metrics["per_class"].items():
-        print(
+        lines.append(
             f"  {label:>9}: precision {m['precision']:.3f} recall {m['recall']:.3f} "
             f"f1 {m['f1']:.3f} (n={m['support']})"
         )
     if args.report:
-        print(f"report: {args.report / 'index.html'}")
+        lines.append(f"report: {args.report / 'index.html'}")
+    emit(args, "\n".join(lines) + "\n")
     return 0
+
+
+def emit(args, text: str) -> None:
+    """Command output to ``-o FILE`` (atomically) or to stdout."""
+    if getattr(args, "output", None):
+        write_atomic(args.output, lambda path: Path(path).write_text(text))
+    else:
+        sys.stdout.write(text)
+
+
+class Progress:
+    """'what...' on stderr while a step runs, only when stderr is a terminal."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self.shown = sys.stderr.isatty()
+
+    def __enter__(self):
+        if self.shown:
+            sys.stderr.write(f"{self.what}...")
+            sys.stderr.flush()
+        return self
+
+    def update(self, text: str) -> None:
+        if self.shown:
+            sys.stderr.write(f"\r{self.what}: {text}\x1b[K")
+            sys.stderr.flush()
+
+    def __exit__(self, *exc):
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def predict_with_progress(model, X, what: str, chunk: int = 512) -> np.ndarray:
+    """``model.predict_proba(X)``, in chunks with a count on a terminal."""
+    if not sys.stderr.isatty() or len(X) <= chunk:
+        return model.predict_proba(X)
+    parts = []
+    with Progress(f"predicting {what}") as progress:
+        for start in range(0, len(X), chunk):
+            parts.append(model.predict_proba(X[start : start + chunk]))
+            progress.update(f"{min(start + chunk, len(X))}/{len(X)} images")
+    return np.concatenate(parts)
 
 
 def _labels_for(model, ids):
@@ -814,6 +879,56 @@ def run_export(args) -> int:
 
 def _files(path: Path):
     return [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+
+
+def reference_markdown() -> str:
+    """The CLI reference page (``docs/cli.md``), generated from the parser itself,
+    so every option the code accepts is documented and nothing else is."""
+    # argparse wraps usage at the terminal's width; the page must not depend on it.
+    width, os.environ["COLUMNS"] = os.environ.get("COLUMNS"), "100"
+    try:
+        parser = build_parser()
+        return _reference(parser)
+    finally:
+        if width is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = width
+
+
+def _reference(parser) -> str:
+    commands = next(
+        a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+    )  # argparse has no public accessor for subcommands
+    helps = {c.dest: c.help for c in commands._choices_actions}
+    lines = [
+        "# Command line",
+        "",
+        "*Generated from the argument parser by `fercls.cli.reference_markdown()`; "
+        "`tests/test_cli_reference.py` fails if this page and the code disagree.*",
+        "",
+        "`fercls` has one subcommand per job; each has `--help`. A failure prints one",
+        "`fercls: error: …` line on stderr and exits with status 1; a usage error",
+        "exits with status 2. TensorFlow's start-up messages are hidden unless `-v`.",
+        "",
+    ]
+    for name, sub in commands.choices.items():
+        lines += [f"## `fercls {name}`", "", f"{helps.get(name, '')}.", ""]
+        if sub.description:
+            lines += [sub.description, ""]
+        lines += ["```text", sub.format_usage().strip(), "```", ""]
+        lines += ["| option | meaning |", "|---|---|"]
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            names = ", ".join(f"`{o}`" for o in action.option_strings) or f"`{action.dest}`"
+            text = (action.help or "") % {"default": action.default} if action.help else ""
+            if action.choices:
+                text += f" Choices: {', '.join(f'`{c}`' for c in action.choices)}."
+            text = text.replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| {names} | {text.strip()} |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":  # pragma: no cover

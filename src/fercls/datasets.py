@@ -319,3 +319,47 @@ def overlaps_training(bunch: Bunch) -> np.ndarray:
     training_groups = np.zeros(groups.max() + 1, dtype=bool)
     training_groups[groups[is_training]] = True
     return training_groups[groups] & ~is_training
+
+
+def summarize(bunch: Bunch) -> dict:
+    """Counts per split and emotion, blank images and duplicates of a loaded data set.
+
+    Returns
+    -------
+    dict
+        ``images``; ``counts`` (split → emotion → images); ``blank_images``
+        (uniform grey); ``duplicate_groups`` and ``duplicated_images``
+        (byte-identical images); how many groups span Training and a test
+        split, and how many carry conflicting labels; and per test split the
+        images identical to a Training image. JSON-ready.
+    """
+    usage = np.asarray(bunch.usage)
+    if not len(usage):
+        raise ValueError("the data set holds no images")
+    splits = [s for s in (*USAGES, "Test") if (usage == s).any()]
+    counts = {
+        s: {e: int(((usage == s) & (bunch.target == i)).sum()) for i, e in enumerate(EMOTIONS)}
+        for s in splits
+    }
+    groups = duplicate_groups(bunch.data)
+    sizes = np.bincount(groups)
+    duplicated = sizes[groups] > 1
+    spans = {}
+    for g in np.unique(groups[duplicated]):
+        spans.setdefault(tuple(sorted(set(usage[groups == g]))), []).append(int(g))
+    cross = sum(len(v) for k, v in spans.items() if "Training" in k and len(k) > 1)
+    blank = np.flatnonzero(bunch.data.max(axis=1) == bunch.data.min(axis=1))
+    copies = overlaps_training(bunch)
+    conflicting = sum(len(set(bunch.target[groups == g])) > 1 for g in np.flatnonzero(sizes > 1))
+    return {
+        "images": int(len(usage)),
+        "counts": counts,
+        "blank_images": int(len(blank)),
+        "duplicate_groups": int((sizes > 1).sum()),
+        "duplicated_images": int(duplicated.sum()),
+        "duplicate_groups_spanning_training_and_test": int(cross),
+        "duplicate_groups_with_conflicting_labels": int(conflicting),
+        "test_images_identical_to_training": {
+            s: int(((usage == s) & copies).sum()) for s in splits if s != "Training"
+        },
+    }

@@ -21,7 +21,6 @@ from sklearn.metrics import (
 
 from ._io import write_atomic
 from .classifier import FERClassifier
-from .labels import EMOTIONS
 from .preprocessing import PixelStringParser
 
 
@@ -105,11 +104,9 @@ def evaluate(estimator, X, y, *, proba=None) -> dict:
 
 
 def _label_order(classes, y):
-    """Emotion names in challenge order when the labels are emotions, else sorted."""
-    labels = list(np.unique(np.concatenate([classes, np.unique(y)])))
-    if all(str(v) in EMOTIONS for v in labels):
-        return [e for e in EMOTIONS if e in {str(v) for v in labels}]
-    return labels
+    """The model's classes and y's labels, sorted: the order of ``classes_`` and
+    ``predict_proba``, so every fercls output lists classes in one order."""
+    return list(np.unique(np.concatenate([classes, np.unique(y)])))
 
 
 def _plain(value):
@@ -228,7 +225,7 @@ def plot_misclassified(images, y_true, y_pred, confidence, n=24, seed=0):
 
 
 # ------------------------------------------------------------------ report
-def make_report(estimator, X, y, out_dir, *, title="fercls evaluation") -> dict:
+def make_report(estimator, X, y, out_dir, *, title="fercls evaluation", proba=None) -> dict:
     """Evaluate and write a report folder.
 
     Writes ``metrics.json``, ``classification_report.txt``,
@@ -253,7 +250,8 @@ def make_report(estimator, X, y, out_dir, *, title="fercls evaluation") -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     y = np.asarray(y)
-    proba = estimator.predict_proba(X)  # once: metrics and plots share it
+    if proba is None:
+        proba = estimator.predict_proba(X)  # once: metrics and plots share it
     metrics = evaluate(estimator, X, y, proba=proba)
     classes = np.asarray(estimator.classes_)
     predicted = classes[proba.argmax(axis=1)]

@@ -2,22 +2,25 @@
 
 The exported network is self-contained: it takes **raw grayscale pixels 0–255**
 as float32 of shape ``(batch, 48, 48, 1)`` (the normalisation the pipeline
-applied is a layer inside it) and returns the probabilities of the classes in
-:data:`fercls.EMOTIONS` order when the classifier knows all seven emotions (by
-name or challenge id), else in the order of its ``classes_``. Only built-in
-Keras layers are used, so the Keras files load without fercls installed.
+applied is a layer inside it) and returns the probabilities in the order of the
+classifier's ``classes_``, the order of ``predict_proba`` and of every other
+fercls output (for the bundled model :data:`fercls.PROBABILITY_ORDER`:
+alphabetical). The labels are written beside the export, in
+``<file>.labels.json`` (inside the folder, ``labels.json``, for a SavedModel).
+Only built-in Keras layers are used, so the Keras files load without fercls
+installed.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ._io import write_atomic, write_folder_atomic
-from .labels import EMOTIONS
+from ._io import read_regular_file, write_atomic, write_folder_atomic
 
 FORMATS = ("keras", "h5", "tflite", "saved_model")
 QUANTIZATIONS = (None, "float16", "int8")
@@ -71,9 +74,13 @@ def export(model, path, *, format="keras", quantize=None, representative_data=No
     network, labels = standalone_network(model)
     path = Path(path)
     if format == "saved_model":
-        write_folder_atomic(
-            path, lambda folder: network.export(folder, format="tf_saved_model", verbose=False)
-        )
+
+        def write_saved_model(folder):
+            network.export(folder, format="tf_saved_model", verbose=False)
+            Path(folder, "labels.json").write_text(json.dumps(labels) + "\n")
+
+        write_folder_atomic(path, write_saved_model)
+        return labels
     elif format == "tflite":
         flatbuffer = _to_tflite(network, quantize, representative_data)
         write_atomic(path, lambda temporary: Path(temporary).write_bytes(flatbuffer))
@@ -82,6 +89,25 @@ def export(model, path, *, format="keras", quantize=None, representative_data=No
         if path.suffix != suffix:
             raise ValueError(f"format={format!r} needs a path ending in {suffix}, got {path.name}")
         write_atomic(path, lambda temporary: _save_keras(network, temporary, suffix))
+    write_atomic(labels_path(path), lambda p: Path(p).write_text(json.dumps(labels) + "\n"))
+    return labels
+
+
+def labels_path(path) -> Path:
+    """Where the output labels of an exported file are written: ``<file>.labels.json``
+    beside it (``labels.json`` inside a SavedModel folder)."""
+    path = Path(path)
+    return path / "labels.json" if path.is_dir() else path.with_name(f"{path.name}.labels.json")
+
+
+def read_labels(path) -> list:
+    """The output labels written with an export, in column order."""
+    try:
+        labels = json.loads(read_regular_file(labels_path(path), max_bytes=1024**2))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read its labels ({exc})") from None
+    if not isinstance(labels, list):
+        raise ValueError(f"{labels_path(path)}: expected a JSON list of labels")
     return labels
 
 
@@ -134,25 +160,9 @@ def standalone_network(model):
             axis=[1, 2, 3], epsilon=1e-12, center=False, scale=False, name="normalize"
         )(inputs)
     outputs = classifier.model_(x, training=False)
-    labels, order = _emotion_order(classifier.classes_)
-    if order is not None:
-        # Reorder columns with a fixed 0/1 matrix: exact, and a built-in layer.
-        permute = keras.layers.Dense(len(order), use_bias=False, trainable=False, name="order")
-        outputs = permute(outputs)
-        permute.set_weights([np.eye(len(order), dtype=np.float32)[:, order]])
+    # Columns stay in classes_ order, the order of predict_proba: one order everywhere.
+    labels = np.asarray(classifier.classes_).tolist()
     return keras.Model(inputs, outputs, name="fercls_export"), labels
-
-
-def _emotion_order(classes):
-    """Output labels and the column order that puts them in EMOTIONS order (or None)."""
-    classes = list(np.asarray(classes).tolist())
-    if sorted(map(str, classes)) == sorted(EMOTIONS):
-        by_name = [classes.index(name) for name in EMOTIONS]
-        return list(EMOTIONS), (None if by_name == list(range(7)) else by_name)
-    if sorted(classes) == list(range(7)):
-        by_id = [classes.index(i) for i in range(7)]
-        return list(EMOTIONS), (None if by_id == list(range(7)) else by_id)
-    return classes, None
 
 
 def _to_tflite(network, quantize, representative_data) -> bytes:
@@ -201,8 +211,9 @@ class TFLiteModel:
     ----------
     path : path-like
         A file written by :func:`export` with ``format="tflite"``.
-    labels : sequence, default=EMOTIONS
-        The label of each output column.
+    labels : sequence, optional
+        The label of each output column; by default those :func:`export`
+        wrote beside the file (``<file>.labels.json``).
 
     Examples
     --------
@@ -210,10 +221,11 @@ class TFLiteModel:
     >>> model.predict(pixels)               # doctest: +SKIP
     """
 
-    def __init__(self, path, labels=EMOTIONS):
+    def __init__(self, path, labels=None):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"TFLite model not found: {path}")
+        labels = read_labels(path) if labels is None else labels
         try:
             self.interpreter = _interpreter(path)
         except ValueError as exc:

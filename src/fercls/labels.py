@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Emotion names in the order of the FER2013 challenge ids 0..6.
+#: Emotion names in the order of the FER2013 challenge ids 0..6 (``EMOTIONS[id]``).
+#: Not the order of probability columns: those follow a model's ``classes_``.
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+#: The one order of every fercls output that carries probabilities for the seven
+#: emotions by name: ``predict_proba`` columns (scikit-learn sorts ``classes_``),
+#: the CLI's JSON and CSV, ``metrics.json``, and the exported networks' outputs.
+#: ``dict(zip(fercls.PROBABILITY_ORDER, load_pretrained().predict_proba(X)[0]))``
+#: is right; ``zip(fercls.EMOTIONS, ...)`` is not.
+PROBABILITY_ORDER: tuple[str, ...] = tuple(sorted(EMOTIONS))
 
 _NAME_TO_ID = {name: i for i, name in enumerate(EMOTIONS)}
 

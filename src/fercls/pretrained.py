@@ -178,6 +178,10 @@ def load_pretrained(*, with_parser=True, test_time_augmentation=None) -> Pipelin
     no network access. ``docs/model_card.md`` says how it was trained and what
     it measured.
 
+    ``fit`` on the returned pipeline fine-tunes the bundled weights on your own
+    faces (labels must be emotion names): see :data:`FINE_TUNING` and
+    ``docs/guide/fine_tuning.md``.
+
     Parameters
     ----------
     with_parser : bool, default=True
@@ -198,9 +202,29 @@ def load_pretrained(*, with_parser=True, test_time_augmentation=None) -> Pipelin
     """
     directory = resources.files("fercls") / PRETRAINED_DIR
     with resources.as_file(directory) as path:
-        return load_pipeline(
+        model = load_pipeline(
             path, with_parser=with_parser, test_time_augmentation=test_time_augmentation
         )
+    # The file holds the training run's own settings (a 10,000-epoch budget, verbose
+    # output); a user's fit should fine-tune instead.
+    model[-1].set_params(**FINE_TUNING)
+    return model
+
+
+#: The bundled classifier's parameters: ``load_pretrained().fit(X, y)`` fine-tunes
+#: the shipped weights (``warm_start``) for at most 10 epochs at a tenth of the
+#: original learning rate, holds out 10 % of (X, y) (stratified), stops after 3
+#: epochs without improvement on it, and restores the best epoch.
+FINE_TUNING = {
+    "warm_start": True,
+    "max_iter": 10,
+    "learning_rate_init": 1e-4,
+    "learning_rate": "constant",
+    "early_stopping": True,
+    "validation_fraction": 0.1,
+    "n_iter_no_change": 3,
+    "verbose": 0,
+}
 
 
 def load_pipeline(directory, *, with_parser=True, test_time_augmentation=None) -> Pipeline:
