@@ -4,6 +4,7 @@
 is first built or loaded.
 """
 
+from ._calibration import calibrate_temperature
 from ._threads import share_threads_with_tensorflow
 from ._version import __version__
 from .architectures import ARCHITECTURES
@@ -27,6 +28,7 @@ __all__ = [
     "PixelStringParser",
     "PROBABILITY_ORDER",
     "__version__",
+    "calibrate_temperature",
     "detect_emotions",
     "load",
     "load_fer2013",
