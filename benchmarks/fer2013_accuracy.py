@@ -106,6 +106,7 @@ def training_stages(card, previous_card=None):
     this_run = {field: card.get(field) for field in STAGE_FIELDS}
     this_run["epochs_this_run"] = card.get("epochs_this_run", card["epochs"])
     this_run["learning_rate_init"] = settings.get("learning_rate_init")
+    this_run["precision"] = settings.get("precision", "float32")
     return [*stages, this_run]
 
 

@@ -63,3 +63,15 @@ def test_tta_benchmark_updates_the_card_and_the_card_shows_it(trained, fer_zip):
         in (markdown)
     )
     assert f"**{result['private_accuracy']:.2%}**" in markdown
+
+
+def test_calibration_benchmark_writes_the_temperature_and_the_card_shows_it(trained, fer_zip):
+    folder, result = trained
+    out = json.loads(run_script("calibrate.py", folder, "--data", fer_zip, "--write"))
+    assert out["after"]["public"]["nll"] <= out["before"]["public"]["nll"]
+    assert out["after"]["private"]["accuracy"] == out["before"]["private"]["accuracy"]
+    card = json.loads((folder / "model.json").read_text())["card"]
+    assert card["calibration"]["temperature"] == out["temperature"]
+    markdown = run_script("model_card.py", folder)
+    assert f"A temperature of {out['temperature']:.3f}" in markdown
+    assert f"**{out['after']['private']['ece']:.4f}**" in markdown
