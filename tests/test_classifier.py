@@ -458,3 +458,13 @@ def test_mixed_precision_computes_in_16_bits_with_a_float32_softmax(data):
     assert conv.compute_dtype == "bfloat16" and conv.variable_dtype == "float32"
     assert clf.model_.get_layer("probabilities").compute_dtype == "float32"
     assert clf.predict_proba(X).dtype == np.float64 and clf.score(X, names) > 0.8
+
+
+def test_precision_auto_picks_bfloat16_exactly_where_the_cpu_has_it(monkeypatch):
+    import fercls.classifier as module
+
+    monkeypatch.setattr(module, "_cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    assert module.resolve_precision("auto") == "mixed_bfloat16"
+    monkeypatch.setattr(module, "_cpu_flags", lambda: {"avx2"})
+    assert module.resolve_precision("auto") == "float32"
+    assert module.resolve_precision("mixed_float16") == "mixed_float16"

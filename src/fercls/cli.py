@@ -185,6 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--class-weight", choices=["balanced"], default=None)
     train.add_argument(
+        "--precision",
+        choices=["float32", "mixed_bfloat16", "auto"],
+        default="float32",
+        help="compute precision; auto: bfloat16 where the CPU has native BF16 "
+        "(default: %(default)s)",
+    )
+    train.add_argument(
         "--train-limit", type=positive_int, help="train on the first N training images only"
     )
     train.add_argument("--seed", type=int, default=0)
@@ -453,6 +460,7 @@ def run_train(args) -> int:
             learning_rate_init=args.learning_rate_init,
             learning_rate="cosine",
             class_weight=args.class_weight,
+            precision=args.precision,
             random_state=args.seed,
             verbose=1 if args.verbose else 0,
         ),
