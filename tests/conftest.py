@@ -32,3 +32,14 @@ def fer_bunch(fer_zip):
     from fercls import load_fer2013
 
     return load_fer2013(fer_zip)
+
+
+# The outer loop: whole-data tests, scripts and docs run end to end. The inner
+# loop leaves them out: python -m pytest -m "not slow".
+SLOW_MODULES = {"test_examples.py", "test_benchmarks.py", "test_readme.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SLOW_MODULES or "fer_zip" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

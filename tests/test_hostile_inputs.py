@@ -462,7 +462,7 @@ def test_partial_fit_classes_must_cover_y(tiny):
     [
         (lambda X, y: (X.astype(np.float64) * 1e39, y), "beyond float32"),
         (lambda X, y: (X, np.array([None, *y[1:]], dtype=object)), r"y\[0\] is None"),
-        (lambda X, y: (X, None), "y is None"),
+        (lambda X, y: (X, None), "the target y is None"),
     ],
     ids=["1e39", "None label", "y None"],
 )

@@ -760,7 +760,7 @@ def _check_float32_range(X):
 def _check_labels(y):
     """None among the labels gets a clear error rather than a TypeError from sorting."""
     if y is None:
-        raise ValueError("y is None; FERClassifier needs labels to fit")
+        raise ValueError("FERClassifier requires y to be passed, but the target y is None")
     array = np.asarray(y, dtype=object) if not hasattr(y, "dtype") else np.asarray(y)
     if array.dtype == object:
         missing = [i for i, v in enumerate(array.ravel()) if v is None]
