@@ -544,3 +544,35 @@ def test_info_on_a_header_only_csv_says_so(capsys, tmp_path):
     path.write_text("emotion,pixels,Usage\n")
     code, _, err = run(capsys, "info", path)
     assert code == 1 and "no data rows" in err and err.count("\n") == 1
+
+
+def test_archives_name_public_classes_and_files_with_the_former_private_names_load(
+    model_file, tmp_path
+):
+    from imblearn.over_sampling import RandomOverSampler
+    from imblearn.pipeline import Pipeline
+
+    pipe = Pipeline(
+        [("sampler", RandomOverSampler(random_state=0)), ("clf", fercls.load(model_file))]
+    )
+    fercls.save(pipe, tmp_path / "p.fercls")
+    with zipfile.ZipFile(tmp_path / "p.fercls") as archive:
+        text = archive.read("fercls.json").decode()
+    assert '"imblearn.over_sampling.RandomOverSampler"' in text and '"fercls.FERClassifier"' in text
+
+    def former(manifest):
+        return (
+            json.dumps(manifest)
+            .replace(
+                '"imblearn.over_sampling.RandomOverSampler"',
+                '"imblearn.over_sampling._random_over_sampler.RandomOverSampler"',
+            )
+            .replace('"fercls.FERClassifier"', '"fercls.classifier.FERClassifier"')
+            .encode()
+        )
+
+    old = _rewrite(tmp_path / "p.fercls", tmp_path / "old.fercls", former)
+    loaded = fercls.load(old)
+    assert isinstance(loaded.steps[0][1], RandomOverSampler)
+    X = np.zeros((2, 2304), np.float32)
+    np.testing.assert_allclose(loaded.predict_proba(X), pipe.predict_proba(X))

@@ -470,7 +470,7 @@ CLI_CASES = [
     (
         "evaluate: not a model",
         ["evaluate", "{good.csv}", "--model", "{notes.txt}"],
-        r"not a joblib model file",
+        r"not a .fercls archive or a saved model folder",
     ),
     (
         "evaluate: data zip as model",

@@ -43,15 +43,30 @@ MAX_MANIFEST_BYTES = 16 * 1024**2
 _MALFORMED = (KeyError, TypeError, AttributeError, IndexError, RecursionError, OverflowError)
 
 # Only these classes are ever instantiated by load(); anything else is refused.
+# Each is named by its public import path, which survives a library moving the
+# class between its private modules.
 _ALLOWED = {
-    "fercls.classifier.FERClassifier",
-    "fercls.preprocessing.PixelStringParser",
-    "fercls.preprocessing.PixelNormalizer",
-    "fercls.faces.FaceCropper",
+    "fercls.FERClassifier",
+    "fercls.PixelStringParser",
+    "fercls.PixelNormalizer",
+    "fercls.FaceCropper",
     "sklearn.pipeline.Pipeline",
     "imblearn.pipeline.Pipeline",
-    "imblearn.over_sampling._random_over_sampler.RandomOverSampler",
-    "imblearn.under_sampling._prototype_selection._random_under_sampler.RandomUnderSampler",
+    "imblearn.over_sampling.RandomOverSampler",
+    "imblearn.under_sampling.RandomUnderSampler",
+}
+# Names that files written before the public paths were used still carry.
+_FORMER_NAMES = {
+    "fercls.classifier.FERClassifier": "fercls.FERClassifier",
+    "fercls.preprocessing.PixelStringParser": "fercls.PixelStringParser",
+    "fercls.preprocessing.PixelNormalizer": "fercls.PixelNormalizer",
+    "fercls.faces.FaceCropper": "fercls.FaceCropper",
+    "imblearn.over_sampling._random_over_sampler.RandomOverSampler": (
+        "imblearn.over_sampling.RandomOverSampler"
+    ),
+    "imblearn.under_sampling._prototype_selection._random_under_sampler.RandomUnderSampler": (
+        "imblearn.under_sampling.RandomUnderSampler"
+    ),
 }
 _PIPELINES = {"sklearn.pipeline.Pipeline", "imblearn.pipeline.Pipeline"}
 # Learned attributes: public names ending in "_", plus the classifier's seed,
@@ -126,8 +141,17 @@ def save(estimator, path, *, resume_state=None) -> Path:
 
 
 def _qualified_name(obj) -> str:
+    """The allow-listed public name of ``obj``'s class, or its full module path."""
     cls = type(obj)
+    for name in _ALLOWED:
+        if name.rsplit(".", 1)[1] == cls.__qualname__ and _public_class(name) is cls:
+            return name
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _public_class(name: str):
+    module_name, class_name = name.rsplit(".", 1)
+    return getattr(import_module(module_name), class_name, None)
 
 
 def _describe(estimator, networks: list, *, where: str) -> dict:
@@ -319,15 +343,15 @@ def _read_manifest(archive: zipfile.ZipFile, path: Path) -> dict:
 
 
 def _build(description, archive, scratch: Path, path: Path, *, where: str):
-    if not isinstance(description, dict) or description.get("class") not in _ALLOWED:
-        found = description.get("class") if isinstance(description, dict) else description
+    found = description.get("class") if isinstance(description, dict) else description
+    name = _FORMER_NAMES.get(found, found) if isinstance(found, str) else found
+    if name not in _ALLOWED:
         raise ValueError(f"{path}: {where}: class {found!r} is not one fercls.load creates")
-    module_name, class_name = description["class"].rsplit(".", 1)
-    cls = getattr(import_module(module_name), class_name)
+    cls = _public_class(name)
     params = _decode(description.get("params", {}))
     if not isinstance(params, dict):
         raise ValueError(f"{path}: {where}: params must be an object, got {type(params).__name__}")
-    if description["class"] in _PIPELINES:
+    if name in _PIPELINES:
         if params.get("memory") is not None:
             # A cache folder from a file would make fit write (and later load) pickles there.
             raise ValueError(
