@@ -1037,9 +1037,9 @@ def _Monitor(estimator, epochs, *, has_validation, checkpoint=None, resume=None,
                 self.stopped = True
             self.snapshot = self._take_snapshot()
             if checkpoint is not None:
-                from .persistence import save
+                from .persistence import save_checkpoint
 
-                save(estimator, checkpoint, resume_state=self.state())
+                save_checkpoint(estimator, checkpoint, self.state())
 
         def finish(self):
             if self.best_weights is not None:

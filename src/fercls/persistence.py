@@ -74,7 +74,7 @@ _PIPELINES = {"sklearn.pipeline.Pipeline", "imblearn.pipeline.Pipeline"}
 _STATE_NAME = re.compile(r"^(?:[a-z][a-z0-9_]*_|_seed_)$")
 
 
-def save(estimator, path, *, resume_state=None) -> Path:
+def save(estimator, path) -> Path:
     """Save a fitted estimator or pipeline to a ``.fercls`` archive, safely.
 
     Parameters
@@ -88,8 +88,6 @@ def save(estimator, path, *, resume_state=None) -> Path:
         would have to be executed at load.
     path : path-like
         The archive to write (``.fercls`` by convention); replaced atomically.
-    resume_state : dict, optional
-        Private: the training loop's state, written by checkpoints.
 
     Returns
     -------
@@ -113,6 +111,15 @@ def save(estimator, path, *, resume_state=None) -> Path:
     >>> (fercls.load(path).predict_proba(X) == clf.predict_proba(X)).all()
     np.True_
     """
+    return _save(estimator, path)
+
+
+def save_checkpoint(estimator, path, resume_state: dict) -> Path:
+    """:func:`save` plus the training loop's state, for ``fit(checkpoint=...)``."""
+    return _save(estimator, path, resume_state=resume_state)
+
+
+def _save(estimator, path, *, resume_state=None) -> Path:
     networks: list = []
     manifest = {
         "format": FORMAT,
