@@ -144,7 +144,9 @@ def precisions(stages):
     used = [stage.get("precision") or "float32" for stage in stages]
     if len(set(used)) == 1:
         return used[0]
-    return ", ".join(f"run {n}: {p}" for n, p in enumerate(used, 1))
+    usual = max(set(used), key=used.count)
+    others = ", ".join(f"run {n}: {p}" for n, p in enumerate(used, 1) if p != usual)
+    return f"{usual} ({others}; the shipped weights are float32)"
 
 
 def schedule(stages):
