@@ -38,16 +38,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from fercls.architectures import ARCHITECTURES, import_keras
-    from fercls.classifier import _dtype_policy
 
-    import_keras()  # sets TensorFlow's log level before it starts
+    keras = import_keras()  # sets TensorFlow's log level before it starts
     rng = np.random.default_rng(0)
     x = rng.random((args.batch_size, 48, 48, 1), dtype=np.float32)
     y = np.eye(7, dtype=np.float32)[rng.integers(0, 7, args.batch_size)]
     models = {}
     for precision in ("float32", "mixed_bfloat16"):
-        with _dtype_policy(precision):
-            model = ARCHITECTURES[args.architecture]((48, 48, 1), 7, augment=True, seed=0)
+        keras.config.set_dtype_policy(precision)
+        model = ARCHITECTURES[args.architecture]((48, 48, 1), 7, augment=True, seed=0)
+        keras.config.set_dtype_policy("float32")
         model.compile(optimizer="adam", loss="categorical_crossentropy")
         for _ in range(3):  # warm-up: tracing and oneDNN kernel selection
             model.train_on_batch(x, y)

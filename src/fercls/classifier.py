@@ -1,17 +1,18 @@
-"""FERClassifier: a scikit-learn classifier that drives a Keras 3 CNN directly."""
+"""FERClassifier: a scikit-learn classifier that drives a Keras 3 CNN directly.
+
+The estimator API lives here; the training loop is in ``fercls._training``,
+test-time views in ``fercls._views``, traced inference in ``fercls._tracing``.
+"""
 
 from __future__ import annotations
 
-import contextvars
-import inspect
-import logging
 import math
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state, column_or_1d
@@ -20,20 +21,16 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from .architectures import ARCHITECTURES, import_keras
+from ._precision import dtype_policy, resolve_precision
+from ._tracing import expected_retracing, traced_forward
+from ._views import TEST_TIME_AUGMENTATIONS, augmented_views
+from .architectures import ARCHITECTURES, build_network, import_keras
+
+__all__ = ["FERClassifier", "TEST_TIME_AUGMENTATIONS", "resolve_precision"]
 
 # Images per forward pass at prediction: large enough for throughput, small
 # enough that activations of the default network stay well under 1 GB.
 _PREDICT_BATCH = 256
-
-# The "zoom_flip" test-time view keeps the central 44 of 48 pixels (11/12 of each
-# side) and enlarges it back. On four CPU-trained vgg_small models (the bundled
-# one, two earlier stages of it, a 30-minute run), this view with its mirror beat
-# "flip" by 0.8 to 1.8 points on PublicTest, the selection split
-# (benchmarks/tta_accuracy.py). Crops shifted by 2-3 pixels, tried on the bundled
-# model's previous weights, did not help.
-_ZOOM_CROP = 11 / 12
-TEST_TIME_AUGMENTATIONS = ("flip", "zoom_flip")
 
 
 class FERClassifier(ClassifierMixin, BaseEstimator):
@@ -225,6 +222,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         self.test_time_augmentation = test_time_augmentation
 
     # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(
         self, X, y, sample_weight=None, *, validation_data=None, callbacks=None, checkpoint=None
     ):
@@ -244,8 +242,8 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
             the learning-rate schedule. It is never trained on.
         callbacks : list of keras.callbacks.Callback, default=None
             Extra Keras callbacks (checkpoints, TensorBoard, time budgets), run
-            after the estimator's own, which records ``history_``, schedules
-            the learning rate and stops early.
+            after the estimator's own, which record ``history_``, schedule
+            the learning rate and stop early.
         checkpoint : path-like, default=None
             Save the estimator to this ``.fercls`` archive (see
             :func:`fercls.save`) after every epoch, with the optimizer's and
@@ -266,7 +264,6 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         If no epoch of a fresh fit completed, it is left unfitted; a
         warm-started fit with no completed epoch leaves the previous state.
         """
-        self._validate_params()
         callbacks = _check_callbacks(callbacks)
         continuing = self.warm_start and hasattr(self, "model_")
         resume = None
@@ -277,13 +274,109 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
             X,
             y,
             sample_weight,
-            validation_data,
-            self.max_iter,
-            continuing,
+            epochs=self.max_iter,
+            continuing=continuing,
+            validation_data=validation_data,
             callbacks=callbacks,
             checkpoint=checkpoint,
             resume=resume,
         )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train for one epoch on (X, y), creating the network on the first call.
+
+        Parameters
+        ----------
+        X, y, sample_weight
+            As in :meth:`fit`.
+        classes : array-like of shape (n_classes,), default=None
+            All labels that will ever be seen; needed on the first call when
+            ``y`` does not contain every class. Ignored on later calls.
+
+        Returns
+        -------
+        self : FERClassifier
+        """
+        continuing = hasattr(self, "model_")
+        return self._fit(
+            X,
+            y,
+            sample_weight,
+            epochs=1,
+            continuing=continuing,
+            classes=None if continuing else classes,
+            hold_out=False,
+        )
+
+    def _fit(
+        self,
+        X,
+        y,
+        sample_weight,
+        *,
+        epochs,
+        continuing,
+        validation_data=None,
+        classes=None,
+        hold_out=True,
+        callbacks=(),
+        checkpoint=None,
+        resume=None,
+    ):
+        from ._training import TrainingLoop  # imports Keras: only when training
+
+        loop = None
+        try:
+            images, labels, weights, validation, seed = self._training_data(
+                X, y, sample_weight, validation_data, continuing, classes, hold_out
+            )
+            if not continuing:
+                self._start_network(seed)
+            loop = TrainingLoop(
+                self,
+                epochs,
+                continuing=continuing,
+                has_validation=validation is not None,
+                checkpoint=checkpoint,
+                resume=resume,
+            )
+            loop.run(images, labels, weights, validation, seed=seed, extra_callbacks=callbacks)
+        except BaseException:
+            # Ctrl-C or a failing callback: never leave a half-trained epoch behind.
+            restored = loop is not None and loop.rollback()
+            if not restored and not continuing:
+                self._forget_fit()
+            raise
+        return self
+
+    def _training_data(self, X, y, sample_weight, validation_data, continuing, classes, hold_out):
+        """Checked training arrays: images, encoded labels, weights, validation, seed.
+
+        ``validation`` is ``(images, labels)``: the given ``validation_data``, or
+        with ``early_stopping`` (and ``hold_out``) a stratified share of X.
+        """
+        X, y = self._check_fit_data(X, y, reset=not continuing)
+        labels = self._encode_labels(y, reset=not continuing, classes=classes)
+        weights = self._sample_weights(y, sample_weight, X)
+        seed = self._seed(continuing)
+        validation = None
+        if validation_data is not None:
+            X_val = self._to_images(self._check_predict_data(validation_data[0]))
+            y_val = self._encode_labels(column_or_1d(validation_data[1]), reset=False)
+            validation = (X_val, y_val)
+        elif self.early_stopping and hold_out:
+            X, X_val, labels, y_val, weights = _split_validation(
+                X, labels, weights, self.validation_fraction, seed
+            )
+            validation = (self._to_images(X_val), y_val)
+        return self._to_images(X), labels, weights, validation, seed
+
+    def _start_network(self, seed):
+        self.model_ = self._build_model(seed)
+        self.history_ = {}
+        self.n_iter_ = 0
+        self.best_iteration_ = None
 
     def _restore_checkpoint(self, checkpoint):
         """Adopt the fitted state of a checkpoint written by this estimator's twin."""
@@ -309,145 +402,32 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
                 setattr(self, key, value)
         return resume
 
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
-        """Train for one epoch on (X, y), creating the network on the first call.
-
-        Parameters
-        ----------
-        X, y, sample_weight
-            As in :meth:`fit`.
-        classes : array-like of shape (n_classes,), default=None
-            All labels that will ever be seen; needed on the first call when
-            ``y`` does not contain every class.
-
-        Returns
-        -------
-        self : FERClassifier
-        """
-        continuing = hasattr(self, "model_")
-        if not continuing:
-            self._validate_params()
-            self._partial_classes = classes
-        return self._fit(X, y, sample_weight, None, 1, continuing, use_validation=False)
-
-    def _fit(self, X, y, sample_weight, validation_data, epochs, continuing, **options):
-        try:
-            self._train(X, y, sample_weight, validation_data, epochs, continuing, **options)
-        except BaseException:
-            # Ctrl-C or a failing callback: never leave a half-trained epoch behind.
-            monitor = self.__dict__.pop("_monitor", None)
-            restored = monitor is not None and monitor.rollback()
-            if not restored and not continuing:
-                self._forget_fit()
-            raise
-        self.__dict__.pop("_monitor", None)
-        return self
-
     def _forget_fit(self):
         """Back to unfitted: drop every learned attribute."""
         for key in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
             delattr(self, key)
 
-    def _train(
-        self,
-        X,
-        y,
-        sample_weight,
-        validation_data,
-        epochs,
-        continuing,
-        use_validation=True,
-        callbacks=None,
-        checkpoint=None,
-        resume=None,
-    ):
-        X, y = self._check_fit_data(X, y, reset=not continuing)
-        y_encoded = self._encode_labels(y, reset=not continuing)
-        weights = self._sample_weights(y, sample_weight, X)
-        seed = self._seed(continuing)
-        X_val = y_val = None
-        if validation_data is not None:
-            X_val = self._to_images(self._check_predict_data(validation_data[0]))
-            y_val = self._encode_labels(column_or_1d(validation_data[1]), reset=False)
-        elif self.early_stopping and use_validation:
-            X, X_val, y_encoded, y_val, weights = _split_validation(
-                X, y_encoded, weights, self.validation_fraction, seed
-            )
-            X_val = self._to_images(X_val)
-        if not continuing:
-            self.model_ = self._build_model(seed)
-            self.history_ = {}
-            self.n_iter_ = 0
-            self.best_iteration_ = None
-        monitor = _Monitor(
-            self,
-            epochs,
-            has_validation=X_val is not None,
-            checkpoint=checkpoint,
-            resume=resume,
-            previous=continuing,
-        )
-        self._monitor = monitor  # lets _fit roll back if interrupted before fit returns
-        remaining = monitor.first_epoch + monitor.epochs - self.n_iter_
-        if remaining > 0 and not monitor.stopped:
-            train, steps = self._training_batches(
-                self._to_images(X),
-                y_encoded,
-                weights,
-                seed=seed,
-                first_epoch=self.n_iter_,
-                n_epochs=remaining,
-            )
-            val = None if X_val is None else self._dataset(X_val, y_val, None)
-            # Each new network traces Keras's train step once: expected, not a problem.
-            with _expected_retracing():
-                self.model_.fit(
-                    train,
-                    steps_per_epoch=steps,
-                    validation_data=val,
-                    initial_epoch=self.n_iter_,
-                    epochs=self.n_iter_ + remaining,
-                    callbacks=[monitor, *(callbacks or [])],
-                    shuffle=False,  # the dataset is already shuffled, with our seed
-                    verbose=self.verbose,
-                )
-        monitor.finish()
-        return monitor
-
     def _check_fit_data(self, X, y, *, reset):
-        X = self._flatten(X, reset=reset)
+        X, images_shape = _flatten(X)
+        if not reset:
+            self._check_image_shape(images_shape)
         y = _check_labels(y)
         X, y = validate_data(self, X, y, reset=reset, dtype="numeric", ensure_min_samples=1)
         _check_float32_range(X)
         check_classification_targets(y)
         if reset:
-            self.image_shape_ = self._resolve_image_shape(X.shape[1])
+            self.image_shape_ = self._resolve_image_shape(X.shape[1], images_shape)
         return X, y
 
-    def _flatten(self, X, *, reset):
-        """Images (n, h, w[, 1]) -> flat rows, remembering (h, w) when fitting."""
-        if not hasattr(X, "shape") or getattr(X, "ndim", 2) <= 2:
-            if reset:
-                self._images_shape = None
-            return X
-        X = np.asarray(X)
-        if X.ndim == 4 and X.shape[3] == 1:
-            X = X[..., 0]
-        if X.ndim != 3:
+    def _check_image_shape(self, images_shape):
+        if images_shape is not None and tuple(images_shape) != tuple(self.image_shape_):
             raise ValueError(
-                f"expected images of shape (n, h, w) or (n, h, w, 1), got shape {X.shape}"
-            )
-        if reset:
-            self._images_shape = X.shape[1:]
-        elif tuple(X.shape[1:]) != tuple(self.image_shape_):
-            raise ValueError(
-                f"X has images of shape {X.shape[1:]}, but {type(self).__name__} was "
+                f"X has images of shape {tuple(images_shape)}, but {type(self).__name__} was "
                 f"fitted on images of shape {tuple(self.image_shape_)}"
             )
-        return X.reshape(len(X), -1)
 
-    def _resolve_image_shape(self, n_features):
-        from_images = self.__dict__.pop("_images_shape", None)
+    def _resolve_image_shape(self, n_features, from_images):
+        """(h, w) from ``image_shape``, else from image-shaped X, else a square or a strip."""
         if self.image_shape is not None:
             shape = tuple(int(v) for v in self.image_shape)
             if len(shape) != 2 or shape[0] * shape[1] != n_features:
@@ -463,10 +443,8 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         side = math.isqrt(n_features)
         return (side, side) if side * side == n_features else (1, n_features)
 
-    def _encode_labels(self, y, *, reset):
+    def _encode_labels(self, y, *, reset, classes=None):
         if reset:
-            classes = getattr(self, "_partial_classes", None)
-            self.__dict__.pop("_partial_classes", None)
             if classes is not None:
                 classes = column_or_1d(np.asarray(classes))
                 outside = np.setdiff1d(np.unique(y), classes)
@@ -517,8 +495,14 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
     def _build_model(self, seed):
         strategy = self._strategy()
         with strategy.scope() if strategy is not None else nullcontext():
-            with _dtype_policy(resolve_precision(self.precision)):
-                network = self._new_network(seed)
+            with dtype_policy(resolve_precision(self.precision)):
+                network = build_network(
+                    self.architecture,
+                    (*self.image_shape_, 1),
+                    len(self.classes_),
+                    augment=self.augment,
+                    seed=seed,
+                )
             return self._compile(network)
 
     def _strategy(self):
@@ -527,25 +511,6 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
 
             return tf.distribute.MirroredStrategy()
         return self.distribution
-
-    def _new_network(self, seed):
-        """The uncompiled network for this estimator's data."""
-        input_shape = (*self.image_shape_, 1)
-        n_classes = len(self.classes_)
-        builder = (
-            ARCHITECTURES[self.architecture]
-            if isinstance(self.architecture, str)
-            else self.architecture
-        )
-        accepted = inspect.signature(builder).parameters
-        extra = {k: v for k, v in (("augment", self.augment), ("seed", seed)) if k in accepted}
-        model = builder(input_shape, n_classes, **extra)
-        if model.output_shape[-1] != n_classes:
-            raise ValueError(
-                f"architecture returned a model with {model.output_shape[-1]} outputs; "
-                f"expected {n_classes} (one per class)"
-            )
-        return model
 
     def _compile(self, model):
         keras = import_keras()
@@ -557,57 +522,65 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         )
         return model
 
-    def _dataset(self, images, y_encoded, weights):
-        """Validation batches: one-hot labels, in order, prefetched."""
-        import tensorflow as tf
+    # ---------------------------------------------------------- from_keras
+    @classmethod
+    def from_keras(cls, network, classes, *, n_iter=0, best_iteration=None, history=None, **params):
+        """A fitted classifier around a trained Keras network.
 
-        targets = np.eye(len(self.classes_), dtype=np.float32)[y_encoded]
-        tensors = (images, targets) if weights is None else (images, targets, weights)
-        data = tf.data.Dataset.from_tensor_slices(tensors)
-        return data.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)
+        How the bundled model is loaded (``fercls.pretrained``), and how to
+        give a network trained elsewhere the estimator API (predict, score,
+        reports, export, :func:`fercls.save`).
 
-    def _training_batches(self, images, y_encoded, weights, *, seed, first_epoch, n_epochs):
-        """Shuffled training batches for epochs ``first_epoch .. first_epoch + n_epochs - 1``.
+        Parameters
+        ----------
+        network : keras.Model
+            Takes ``(h, w, 1)`` images and ends in a softmax with one output
+            per class, in the order of ``classes``. It is compiled here with
+            the estimator's optimizer and loss, so a warm-started ``fit``
+            continues training it.
+        classes : array-like of shape (n_classes,)
+            The label of each output, sorted (``classes_`` is sorted in every
+            FERClassifier).
+        n_iter, best_iteration, history
+            What to report as ``n_iter_``, ``best_iteration_`` and ``history_``.
+        **params
+            FERClassifier parameters (validated).
 
-        Epoch ``e`` visits the samples in a stateless permutation keyed on
-        ``(seed, e)``, so a run resumed from a checkpoint sees exactly the
-        batches the uninterrupted run would have. Batches are gathered by index
-        from the NumPy arrays themselves: TensorFlow never holds a copy of the
-        whole data set (a ``tf.constant`` of it measured twice its size in
-        RSS), and there is no shuffle buffer.
+        Returns
+        -------
+        FERClassifier
+            Fitted: ``image_shape_`` and ``n_features_in_`` come from the
+            network's input.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fercls import FERClassifier
+        >>> from fercls.architectures import build_network
+        >>> network = build_network("simple", (12, 12, 1), 2, seed=0)
+        >>> clf = FERClassifier.from_keras(network, ["happy", "sad"], architecture="simple")
+        >>> clf.image_shape_, clf.predict(np.zeros((1, 144))).shape
+        ((12, 12), (1,))
         """
-        import tensorflow as tf
-
-        n = len(images)
-        steps = math.ceil(n / self.batch_size)
-        labels = y_encoded.astype(np.int64)
-        n_classes = len(self.classes_)
-        arrays = [images] if weights is None else [images, np.asarray(weights, np.float32)]
-        batch_size = self.batch_size
-
-        def gather(index):
-            return [a[index] for a in arrays] + [labels[index]]
-
-        def to_batch(index):
-            parts = tf.numpy_function(
-                gather, [index], [tf.float32] * len(arrays) + [tf.int64], stateful=False
+        classifier = cls(**params)
+        classifier._validate_params()
+        classes = np.asarray(classes)
+        if classes.ndim == 1 and not np.array_equal(np.sort(classes), classes):
+            raise ValueError(f"classes must be sorted, as classes_ is; got {classes.tolist()!r}")
+        input_shape = tuple(network.input_shape[1:])
+        if len(input_shape) != 3 or input_shape[2] != 1 or None in input_shape:
+            raise ValueError(
+                f"the network takes inputs of shape {input_shape}; expected (h, w, 1) images"
             )
-            batch = [tf.ensure_shape(parts[0], [None, *images.shape[1:]])]
-            batch.append(tf.one_hot(tf.ensure_shape(parts[-1], [None]), n_classes))
-            if weights is not None:
-                batch.append(tf.ensure_shape(parts[1], [None]))
-            return tuple(batch)
-
-        def epoch_batches(epoch):
-            key = tf.stack([tf.constant(seed, tf.int64), epoch])
-            order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), key)
-            return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
-
-        epochs = tf.data.Dataset.range(first_epoch, first_epoch + n_epochs)
-        data = epochs.flat_map(epoch_batches).map(
-            to_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-        )
-        return data.prefetch(tf.data.AUTOTUNE), steps
+        classifier.classes_ = classes
+        classifier.image_shape_ = tuple(int(v) for v in input_shape[:2])
+        classifier.n_features_in_ = int(np.prod(classifier.image_shape_))
+        classifier.n_iter_ = int(n_iter)
+        classifier.best_iteration_ = None if best_iteration is None else int(best_iteration)
+        classifier.history_ = {k: list(v) for k, v in (history or {}).items()}
+        classifier.model_ = classifier._compile(network)
+        classifier._check_loaded_state(None)
+        return classifier
 
     # -------------------------------------------------------------- predict
     def predict_proba(self, X):
@@ -623,7 +596,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         images = self._to_images(self._check_predict_data(X))
-        views = _test_time_views(images, self.test_time_augmentation)
+        views = augmented_views(images, self.test_time_augmentation)
         # One forward pass over all views: a single small call costs less than two.
         outputs = self._forward(np.concatenate(views) if len(views) > 1 else views[0])
         probabilities = outputs.reshape(len(views), len(images), -1).sum(axis=0)
@@ -631,8 +604,8 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
 
     def _forward(self, images):
         """Network outputs (float64) in batches of at most _PREDICT_BATCH images."""
-        forward = _traced_forward(self.model_)
-        with _expected_retracing():
+        forward = traced_forward(self.model_)
+        with expected_retracing():
             return self._batched(forward, images)
 
     @staticmethod
@@ -681,7 +654,8 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_predict_data(self, X):
         check_is_fitted(self)
-        X = self._flatten(X, reset=False)
+        X, images_shape = _flatten(X)
+        self._check_image_shape(images_shape)
         X = validate_data(self, X, reset=False, dtype="numeric")
         _check_float32_range(X)
         return X
@@ -699,25 +673,27 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
 
         Checks that ``classes_`` are distinct labels, one per network output;
         that ``image_shape_`` and ``n_features_in_`` agree with each other and
-        with the network's input; and that every weight is finite.
+        with the network's input; and that every weight is finite. ``where``
+        (a file, or None) starts each message.
         """
+        prefix = f"{where}: " if where else ""
         learned = [k for k in ("classes_", "image_shape_", "n_features_in_") if hasattr(self, k)]
         if not hasattr(self, "model_"):
             if learned:
-                raise ValueError(f"{where}: has {', '.join(learned)} but no network")
+                raise ValueError(f"{prefix}has {', '.join(learned)} but no network")
             return
         missing = sorted({"classes_", "image_shape_", "n_features_in_"} - set(learned))
         if missing:
-            raise ValueError(f"{where}: a network without {', '.join(missing)}")
+            raise ValueError(f"{prefix}a network without {', '.join(missing)}")
         classes = np.asarray(self.classes_)
         if classes.ndim != 1 or len(classes) < 2 or len(np.unique(classes)) != len(classes):
             raise ValueError(
-                f"{where}: classes_ must be at least two distinct labels, got {classes.tolist()!r}"
+                f"{prefix}classes_ must be at least two distinct labels, got {classes.tolist()!r}"
             )
         outputs = self.model_.output_shape[-1]
         if outputs != len(classes):
             raise ValueError(
-                f"{where}: {len(classes)} classes_ but the network has {outputs} outputs"
+                f"{prefix}{len(classes)} classes_ but the network has {outputs} outputs"
             )
         shape = self.image_shape_
         if (
@@ -725,21 +701,21 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
             or len(shape) != 2
             or not all(isinstance(v, (int, np.integer)) and v > 0 for v in shape)
         ):
-            raise ValueError(f"{where}: image_shape_ must be two positive ints, got {shape!r}")
+            raise ValueError(f"{prefix}image_shape_ must be two positive ints, got {shape!r}")
         expected = (*tuple(int(v) for v in shape), 1)
         if tuple(self.model_.input_shape[1:]) != expected:
             raise ValueError(
-                f"{where}: image_shape_ {tuple(shape)} but the network takes inputs of shape "
+                f"{prefix}image_shape_ {tuple(shape)} but the network takes inputs of shape "
                 f"{tuple(self.model_.input_shape[1:])}"
             )
         if self.n_features_in_ != expected[0] * expected[1]:
             raise ValueError(
-                f"{where}: n_features_in_={self.n_features_in_!r} but image_shape_ "
+                f"{prefix}n_features_in_={self.n_features_in_!r} but image_shape_ "
                 f"{tuple(shape)} has {expected[0] * expected[1]} pixels"
             )
         for weight in self.model_.weights:
             if not np.isfinite(np.asarray(weight.numpy(), dtype=np.float64)).all():
-                raise ValueError(f"{where}: the network's weight {weight.path!r} is not finite")
+                raise ValueError(f"{prefix}the network's weight {weight.path!r} is not finite")
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -755,6 +731,18 @@ def _check_float32_range(X):
                 f"X[{row}, {column}] = {X[row, column]!r} is beyond float32's range "
                 f"(±{_FLOAT32_MAX:.3g}); normalise pixels first (fercls.PixelNormalizer)"
             )
+
+
+def _flatten(X):
+    """Images (n, h, w[, 1]) -> (flat rows, (h, w)); other input as it is, with None."""
+    if not hasattr(X, "shape") or getattr(X, "ndim", 2) <= 2:
+        return X, None
+    X = np.asarray(X)
+    if X.ndim == 4 and X.shape[3] == 1:
+        X = X[..., 0]
+    if X.ndim != 3:
+        raise ValueError(f"expected images of shape (n, h, w) or (n, h, w, 1), got shape {X.shape}")
+    return X.reshape(len(X), -1), X.shape[1:]
 
 
 def _check_labels(y):
@@ -786,79 +774,6 @@ def _check_callbacks(callbacks):
     return list(callbacks)
 
 
-def _test_time_views(images, augmentation):
-    """The views of (n, h, w, 1) images whose probabilities are averaged."""
-    if augmentation is None:
-        return [images]
-    if augmentation not in TEST_TIME_AUGMENTATIONS:
-        # Checked here too: it is usually set after fit, which validates the rest.
-        raise ValueError(
-            f"test_time_augmentation={augmentation!r}; expected one of "
-            f"{list(TEST_TIME_AUGMENTATIONS)} or None"
-        )
-    if augmentation == "zoom_flip":
-        images = zoom_in(images)
-    return [images, np.ascontiguousarray(images[:, :, ::-1])]
-
-
-def zoom_in(images, fraction=_ZOOM_CROP):
-    """The central ``fraction`` of each (n, h, w, c) image, enlarged back to
-    (h, w) by bilinear interpolation; float32."""
-    import tensorflow as tf
-
-    height, width = images.shape[1:3]
-    crop_h, crop_w = round(height * fraction), round(width * fraction)
-    top, left = (height - crop_h) // 2, (width - crop_w) // 2
-    crop = images[:, top : top + crop_h, left : left + crop_w]
-    return tf.image.resize(crop, (height, width), method="bilinear").numpy()
-
-
-_RETRACING_EXPECTED = contextvars.ContextVar("fercls_retracing_expected", default=False)
-
-
-class _ExpectedRetracingFilter(logging.Filter):
-    """Drops TensorFlow's "triggered tf.function retracing" warning while fercls
-    itself is training or predicting: every new network (each fold of a grid
-    search) traces its own functions once, which is what the warning counts.
-    The same warning from the user's own code still shows."""
-
-    def filter(self, record):
-        return not (_RETRACING_EXPECTED.get() and "tf.function retracing" in record.getMessage())
-
-
-_RETRACING_FILTER = _ExpectedRetracingFilter()
-
-
-@contextmanager
-def _expected_retracing():
-    logger = logging.getLogger("tensorflow")
-    if _RETRACING_FILTER not in logger.filters:
-        logger.addFilter(_RETRACING_FILTER)
-    token = _RETRACING_EXPECTED.set(True)
-    try:
-        yield
-    finally:
-        _RETRACING_EXPECTED.reset(token)
-
-
-def _traced_forward(model):
-    """The model's inference pass as a tf.function, traced once per model.
-
-    Calling a Keras model eagerly dispatches every layer from Python: 23 ms for
-    one image through vgg_small here, against 2.8 ms traced. The function is
-    cached on the Keras model (it is not part of what Keras saves or pickles),
-    so predicting leaves the estimator's own state untouched.
-    """
-    forward = getattr(model, "_fercls_forward", None)
-    if forward is None:
-        import tensorflow as tf
-
-        spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
-        forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-        model._fercls_forward = forward
-    return forward
-
-
 def _split_validation(X, y, weights, fraction, seed):
     """Stratified hold-out; falls back to a plain split when a class is too rare."""
     arrays = [X, y] if weights is None else [X, y, weights]
@@ -871,179 +786,7 @@ def _split_validation(X, y, weights, fraction, seed):
     return X_train, X_val, y_train, y_val, w_train
 
 
-def resolve_precision(precision: str) -> str:
-    """``"auto"``: ``"mixed_bfloat16"`` where the CPU computes bfloat16 natively
-    (``avx512_bf16`` or ``amx_bf16``) and no GPU is visible, else ``"float32"``.
-    Any other value is returned as it is."""
-    if precision != "auto":
-        return precision
-    import tensorflow as tf
-
-    if tf.config.list_physical_devices("GPU"):
-        return "float32"
-    return "mixed_bfloat16" if _cpu_flags() & {"avx512_bf16", "amx_bf16"} else "float32"
-
-
-def _cpu_flags() -> set:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-@contextmanager
-def _dtype_policy(name):
-    """Build layers under Keras's global dtype policy ``name``, then restore it."""
-    keras = import_keras()
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
-def _seed_states(model):
-    """The state variables of the model's seed generators (dropout, augmentation).
-
-    Keras saves weights and optimizer variables but not these counters; a
-    resumed run needs them to draw the same dropout masks and augmentations.
-    """
-    weights = {id(w) for w in model.weights}
-    return [v for v in model.variables if id(v) not in weights]
-
-
-def _rng_states(model):
-    return [np.asarray(v).tolist() for v in _seed_states(model)]
-
-
-def _set_rng_states(model, states):
-    variables = _seed_states(model)
-    if len(variables) != len(states):
-        raise ValueError(
-            f"checkpoint holds {len(states)} random-generator states; the network has "
-            f"{len(variables)}"
-        )
-    for variable, value in zip(variables, states, strict=True):
-        variable.assign(np.asarray(value, dtype=variable.dtype))
-
-
 def _differs(a, b) -> bool:
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return list(a) != list(b)
     return a != b
-
-
-def _Monitor(estimator, epochs, *, has_validation, checkpoint=None, resume=None, previous=False):
-    """Build the Keras callback that records history, schedules the learning
-    rate, stops early, restores the best weights, writes checkpoints and keeps
-    the last completed epoch for rollback (created lazily so Keras is imported
-    only when training)."""
-    keras = import_keras()
-
-    class Monitor(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.metric = "val_accuracy" if has_validation else "loss"
-            self.sign = 1.0 if has_validation else -1.0  # larger is better after the sign
-            self.best = -np.inf
-            self.best_weights = None
-            self.best_epoch = None
-            self.stale = 0
-            self.plateau = 0
-            self.first_epoch = estimator.n_iter_
-            self.epochs = epochs
-            self.stopped = False
-            if resume is not None:
-                for key in ("best", "best_epoch", "stale", "plateau", "first_epoch", "epochs"):
-                    setattr(self, key, resume[key])
-                self.stopped = resume["stopped"]
-                self.best_weights = resume.get("best_weights")
-                _set_rng_states(estimator.model_, resume["rng_states"])
-            # What an interruption restores: set at each completed epoch, and
-            # before training when the estimator was already fitted.
-            self.snapshot = self._take_snapshot() if previous else None
-
-        def _take_snapshot(self):
-            model = estimator.model_
-            optimizer = [v.numpy() for v in model.optimizer.variables]
-            history = {k: list(v) for k, v in estimator.history_.items()}
-            rng = _rng_states(model)
-            return model.get_weights(), optimizer, history, estimator.n_iter_, rng
-
-        def rollback(self):
-            """Put the estimator back at the snapshot; False when there is none."""
-            if self.snapshot is None:
-                return False
-            weights, optimizer, history, n_iter, rng = self.snapshot
-            model = estimator.model_
-            model.set_weights(weights)
-            _set_rng_states(model, rng)
-            if len(optimizer) == len(model.optimizer.variables):
-                for variable, value in zip(model.optimizer.variables, optimizer, strict=True):
-                    variable.assign(value)
-            estimator.history_, estimator.n_iter_ = history, n_iter
-            return True
-
-        def state(self):
-            return {
-                "best": float(self.best),
-                "best_epoch": self.best_epoch,
-                "stale": self.stale,
-                "plateau": self.plateau,
-                "first_epoch": self.first_epoch,
-                "epochs": self.epochs,
-                "stopped": self.stopped,
-                "best_weights": self.best_weights,
-                "rng_states": _rng_states(estimator.model_),
-            }
-
-        def on_epoch_begin(self, epoch, logs=None):
-            if estimator.learning_rate == "cosine":
-                # Over this call's epochs: a warm-started fit decays afresh, and
-                # partial_fit (one epoch a call) keeps the initial rate.
-                progress = min((epoch - self.first_epoch) / epochs, 1.0)
-                rate = 0.5 * estimator.learning_rate_init * (1 + math.cos(math.pi * progress))
-                self.model.optimizer.learning_rate = rate
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = dict(logs or {})
-            logs["learning_rate"] = float(
-                np.asarray(self.model.optimizer.learning_rate, dtype=np.float64)
-            )
-            for key, value in logs.items():
-                estimator.history_.setdefault(key, []).append(float(value))
-            estimator.n_iter_ = epoch + 1
-            score = self.sign * logs.get(self.metric, np.nan)
-            if score > self.best + estimator.tol:
-                self.best, self.stale, self.plateau = score, 0, 0
-                self.best_epoch = epoch + 1
-                if has_validation:
-                    self.best_weights = self.model.get_weights()
-            else:
-                self.stale += 1
-                self.plateau += 1
-            if estimator.learning_rate == "adaptive" and self.plateau >= max(
-                2, estimator.n_iter_no_change // 3
-            ):
-                self.model.optimizer.learning_rate = logs["learning_rate"] * 0.5
-                self.plateau = 0
-            if self.stale >= estimator.n_iter_no_change:
-                self.model.stop_training = True
-                self.stopped = True
-            self.snapshot = self._take_snapshot()
-            if checkpoint is not None:
-                from .persistence import save_checkpoint
-
-                save_checkpoint(estimator, checkpoint, self.state())
-
-        def finish(self):
-            if self.best_weights is not None:
-                estimator.model_.set_weights(self.best_weights)
-                estimator.best_iteration_ = self.best_epoch
-
-    return Monitor()

@@ -20,7 +20,8 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from ._io import read_regular_file, short_reason, write_folder_atomic
-from .architectures import ARCHITECTURES
+from ._precision import dtype_policy
+from .architectures import ARCHITECTURES, build_network
 from .classifier import FERClassifier
 from .preprocessing import PixelNormalizer, PixelStringParser
 
@@ -71,9 +72,21 @@ def save_classifier(classifier: FERClassifier, directory, *, normalization="scal
 def _network_only(classifier):
     """An uncompiled copy of the network: saving it leaves out the optimizer's
     moment estimates, which would triple the file (Adam keeps two per weight)."""
-    copy = classifier._new_network(seed=0)
+    copy = _network_for(classifier.get_params(), classifier.image_shape_, classifier.classes_)
     copy.set_weights(classifier.model_.get_weights())
     return copy
+
+
+def _network_for(params, image_shape, classes):
+    """A fresh, uncompiled network of the saved architecture, in float32."""
+    with dtype_policy("float32"):
+        return build_network(
+            params["architecture"],
+            (*image_shape, 1),
+            len(classes),
+            augment=params.get("augment", True),
+            seed=0,
+        )
 
 
 def _jsonable(value):
@@ -100,22 +113,34 @@ def load_classifier(directory) -> tuple[FERClassifier, dict]:
         raise FileNotFoundError(f"{directory}: expected {METADATA} and {WEIGHTS} in this folder")
     metadata = _read_metadata(meta_path)
     try:
-        classifier = _classifier_from(metadata)
+        params, classes, shape = _checked_metadata(metadata)
     except (KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
         raise ValueError(f"{meta_path}: malformed model metadata ({short_reason(exc)})") from None
     except ValueError as exc:
         raise ValueError(f"{meta_path}: {exc}") from None
     # Weights go into the uncompiled network; compiling afterwards keeps Keras
     # from looking for optimizer state the file deliberately leaves out.
-    network = classifier._new_network(seed=0)
+    network = _network_for(params, shape, classes)
     try:
         network.load_weights(directory / WEIGHTS)
     except Exception as exc:  # h5py and Keras raise many types for a damaged file
         raise ValueError(
             f"{directory / WEIGHTS}: cannot load the weights ({short_reason(exc)})"
         ) from None
-    classifier.model_ = classifier._compile(network)
-    classifier._check_loaded_state(str(directory))
+    card = metadata.get("card", {})
+    try:
+        classifier = FERClassifier.from_keras(
+            network,
+            classes,
+            n_iter=int(metadata["n_iter"]),
+            best_iteration=metadata["best_iteration"],
+            history=card.get("history", {}) if isinstance(card, dict) else {},
+            **params,
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{meta_path}: malformed model metadata ({short_reason(exc)})") from None
+    except ValueError as exc:
+        raise ValueError(f"{directory}: {exc}") from None
     return classifier, metadata
 
 
@@ -140,15 +165,13 @@ def _read_metadata(meta_path: Path) -> dict:
     return metadata
 
 
-def _classifier_from(metadata: dict) -> FERClassifier:
-    """A FERClassifier with the metadata's parameters and fitted attributes, no network yet."""
+def _checked_metadata(metadata: dict):
+    """model.json's parameters, classes and image shape, checked before a network is built."""
     params = dict(metadata["params"])
     if params.get("image_shape") is not None:
         params["image_shape"] = tuple(params["image_shape"])
     if params.get("architecture") not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {params.get('architecture')!r}")
-    classifier = FERClassifier(**params)
-    classifier._validate_params()
     classes = np.asarray(metadata["classes"])
     if classes.ndim != 1 or classes.dtype.kind not in "iuU":
         raise ValueError(f"classes must be a list of labels, got {metadata['classes']!r:.80}")
@@ -157,15 +180,11 @@ def _classifier_from(metadata: dict) -> FERClassifier:
         raise ValueError(f"image_shape must be two ints, got {shape!r:.80}")
     if min(shape) < 1 or shape[0] * shape[1] > 4096**2:
         raise ValueError(f"image_shape {shape} is not a plausible image size")
-    classifier.classes_ = classes
-    classifier.image_shape_ = tuple(shape)
-    classifier.n_features_in_ = int(np.prod(classifier.image_shape_))
-    classifier.n_iter_ = int(metadata["n_iter"])
-    best = metadata["best_iteration"]
-    classifier.best_iteration_ = None if best is None else int(best)
-    card = metadata.get("card", {})
-    classifier.history_ = card.get("history", {}) if isinstance(card, dict) else {}
-    return classifier
+    for key in ("n_iter", "best_iteration"):
+        value = metadata[key]
+        if not (type(value) is int or (key == "best_iteration" and value is None)):
+            raise ValueError(f"{key} must be an int, got {value!r:.80}")
+    return params, classes, tuple(shape)
 
 
 def load_pretrained(*, with_parser=True, test_time_augmentation=None) -> Pipeline:

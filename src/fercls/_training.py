@@ -1,0 +1,329 @@
+"""The training loop behind ``FERClassifier.fit``: input batches and small Keras callbacks.
+
+Each callback does one job, in the order Keras calls them at the end of an
+epoch: :class:`RecordHistory` (``history_``, ``n_iter_``), :class:`TrackBest`
+(best score, best weights, early stopping), :class:`HalveOnPlateau` (the
+``"adaptive"`` schedule), :class:`Snapshot` (what an interruption rolls back
+to) and :class:`Checkpoint` (the ``.fercls`` file a rerun resumes from).
+:class:`CosineDecay` sets the rate at the start of each epoch. They share one
+:class:`LoopState`, the part of the loop a checkpoint must carry.
+
+This module imports Keras and TensorFlow; the classifier imports it only when
+it trains, so ``import fercls`` stays light.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ._tracing import expected_retracing
+
+
+@dataclass
+class LoopState:
+    """Progress of one ``fit`` call: restored from a checkpoint to resume it exactly."""
+
+    first_epoch: int
+    epochs: int
+    best: float = -math.inf
+    best_epoch: int | None = None
+    best_weights: list | None = None
+    stale: int = 0  # epochs without improvement (early stopping)
+    plateau: int = 0  # the same, reset when the adaptive schedule halves the rate
+    stopped: bool = False
+
+    def to_checkpoint(self, model) -> dict:
+        return {
+            "best": float(self.best),
+            "best_epoch": self.best_epoch,
+            "stale": self.stale,
+            "plateau": self.plateau,
+            "first_epoch": self.first_epoch,
+            "epochs": self.epochs,
+            "stopped": self.stopped,
+            "best_weights": self.best_weights,
+            "rng_states": rng_states(model),
+        }
+
+    @classmethod
+    def from_checkpoint(cls, saved: dict, model) -> LoopState:
+        set_rng_states(model, saved["rng_states"])
+        fields = ("first_epoch", "epochs", "best", "best_epoch", "stale", "plateau", "stopped")
+        return cls(**{k: saved[k] for k in fields}, best_weights=saved.get("best_weights"))
+
+
+def learning_rate(model) -> float:
+    return float(np.asarray(model.optimizer.learning_rate, dtype=np.float64))
+
+
+class RecordHistory(keras.callbacks.Callback):
+    """Appends each epoch's logs and learning rate to ``history_``; sets ``n_iter_``."""
+
+    def __init__(self, estimator):
+        super().__init__()
+        self.estimator = estimator
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {**(logs or {}), "learning_rate": learning_rate(self.model)}
+        for key, value in logs.items():
+            self.estimator.history_.setdefault(key, []).append(float(value))
+        self.estimator.n_iter_ = epoch + 1
+
+
+class CosineDecay(keras.callbacks.Callback):
+    """Half a cosine from ``rate`` to zero over this call's ``epochs``: a
+    warm-started fit decays afresh, and partial_fit (one epoch a call) keeps
+    the initial rate."""
+
+    def __init__(self, rate, state: LoopState):
+        super().__init__()
+        self.rate, self.state = rate, state
+
+    def on_epoch_begin(self, epoch, logs=None):
+        progress = min((epoch - self.state.first_epoch) / self.state.epochs, 1.0)
+        self.model.optimizer.learning_rate = 0.5 * self.rate * (1 + math.cos(math.pi * progress))
+
+
+class TrackBest(keras.callbacks.Callback):
+    """Keeps the best epoch (its weights too, with a validation set) and stops
+    after ``patience`` epochs without an improvement of more than ``tol``."""
+
+    def __init__(self, state: LoopState, *, has_validation, tol, patience):
+        super().__init__()
+        self.state, self.tol, self.patience = state, tol, patience
+        self.has_validation = has_validation
+        # Validation accuracy rises; training loss falls: compare sign * value.
+        self.metric, self.sign = ("val_accuracy", 1.0) if has_validation else ("loss", -1.0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        state = self.state
+        score = self.sign * (logs or {}).get(self.metric, np.nan)
+        if score > state.best + self.tol:
+            state.best, state.best_epoch, state.stale, state.plateau = score, epoch + 1, 0, 0
+            if self.has_validation:
+                state.best_weights = self.model.get_weights()
+        else:
+            state.stale += 1
+            state.plateau += 1
+        if state.stale >= self.patience:
+            self.model.stop_training = True
+            state.stopped = True
+
+
+class HalveOnPlateau(keras.callbacks.Callback):
+    """The ``"adaptive"`` schedule: halve the rate after ``patience`` epochs without
+    improvement (counted by :class:`TrackBest`, which must run first)."""
+
+    def __init__(self, state: LoopState, patience):
+        super().__init__()
+        self.state, self.patience = state, patience
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.state.plateau >= self.patience:
+            self.model.optimizer.learning_rate = learning_rate(self.model) * 0.5
+            self.state.plateau = 0
+
+
+class Snapshot(keras.callbacks.Callback):
+    """The estimator as of the last completed epoch, for :meth:`rollback`."""
+
+    def __init__(self, estimator, *, take_now):
+        super().__init__()
+        self.estimator = estimator
+        self.saved = self._take() if take_now else None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.saved = self._take()
+
+    def _take(self):
+        estimator = self.estimator
+        model = estimator.model_
+        history = {k: list(v) for k, v in estimator.history_.items()}
+        optimizer = [v.numpy() for v in model.optimizer.variables]
+        return model.get_weights(), optimizer, history, estimator.n_iter_, rng_states(model)
+
+    def rollback(self) -> bool:
+        """Put the estimator back at the snapshot; False when there is none."""
+        if self.saved is None:
+            return False
+        weights, optimizer, history, n_iter, rng = self.saved
+        model = self.estimator.model_
+        model.set_weights(weights)
+        set_rng_states(model, rng)
+        if len(optimizer) == len(model.optimizer.variables):
+            for variable, value in zip(model.optimizer.variables, optimizer, strict=True):
+                variable.assign(value)
+        self.estimator.history_, self.estimator.n_iter_ = history, n_iter
+        return True
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Writes the estimator and the loop state to a ``.fercls`` file after every epoch."""
+
+    def __init__(self, estimator, path, state: LoopState):
+        super().__init__()
+        self.estimator, self.path, self.state = estimator, path, state
+
+    def on_epoch_end(self, epoch, logs=None):
+        from .persistence import save_checkpoint
+
+        save_checkpoint(self.estimator, self.path, self.state.to_checkpoint(self.estimator.model_))
+
+
+class TrainingLoop:
+    """Runs ``estimator.model_`` for up to ``epochs`` epochs with the callbacks above.
+
+    ``resume`` is the loop state of a checkpoint; ``continuing`` says the
+    estimator was fitted before this call (so an interruption before the first
+    epoch still has something to roll back to).
+    """
+
+    def __init__(self, estimator, epochs, *, continuing, has_validation, checkpoint, resume):
+        self.estimator = estimator
+        model = estimator.model_
+        if resume is not None:
+            self.state = LoopState.from_checkpoint(resume, model)
+        else:
+            self.state = LoopState(first_epoch=estimator.n_iter_, epochs=epochs)
+        self.snapshot = Snapshot(estimator, take_now=continuing)
+        self.callbacks = self._callbacks(has_validation, checkpoint)
+
+    def _callbacks(self, has_validation, checkpoint):
+        estimator, state = self.estimator, self.state
+        callbacks = [RecordHistory(estimator)]
+        if estimator.learning_rate == "cosine":
+            callbacks.append(CosineDecay(estimator.learning_rate_init, state))
+        callbacks.append(
+            TrackBest(
+                state,
+                has_validation=has_validation,
+                tol=estimator.tol,
+                patience=estimator.n_iter_no_change,
+            )
+        )
+        if estimator.learning_rate == "adaptive":
+            callbacks.append(HalveOnPlateau(state, max(2, estimator.n_iter_no_change // 3)))
+        callbacks.append(self.snapshot)
+        if checkpoint is not None:
+            callbacks.append(Checkpoint(estimator, checkpoint, state))
+        return callbacks
+
+    def run(self, images, labels, weights, validation, *, seed, extra_callbacks=()):
+        """Train on (n, h, w, 1) ``images`` with integer ``labels``; then keep the best epoch.
+
+        ``validation`` is ``(images, labels)`` or None.
+        """
+        estimator, state = self.estimator, self.state
+        remaining = state.first_epoch + state.epochs - estimator.n_iter_
+        if remaining > 0 and not state.stopped:
+            n_classes = len(estimator.classes_)
+            train, steps = training_batches(
+                images,
+                labels,
+                weights,
+                batch_size=estimator.batch_size,
+                n_classes=n_classes,
+                seed=seed,
+                first_epoch=estimator.n_iter_,
+                n_epochs=remaining,
+            )
+            val = None
+            if validation is not None:
+                val = validation_batches(*validation, estimator.batch_size, n_classes)
+            # Each new network traces Keras's train step once: expected, not a problem.
+            with expected_retracing():
+                estimator.model_.fit(
+                    train,
+                    steps_per_epoch=steps,
+                    validation_data=val,
+                    initial_epoch=estimator.n_iter_,
+                    epochs=estimator.n_iter_ + remaining,
+                    callbacks=[*self.callbacks, *extra_callbacks],
+                    shuffle=False,  # the batches are already shuffled, with our seed
+                    verbose=estimator.verbose,
+                )
+        if state.best_weights is not None:
+            estimator.model_.set_weights(state.best_weights)
+            estimator.best_iteration_ = state.best_epoch
+
+    def rollback(self) -> bool:
+        return self.snapshot.rollback()
+
+
+def validation_batches(images, labels, batch_size, n_classes):
+    """Validation batches: one-hot labels, in order, prefetched."""
+    targets = np.eye(n_classes, dtype=np.float32)[labels]
+    data = tf.data.Dataset.from_tensor_slices((images, targets))
+    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def training_batches(
+    images, labels, weights, *, batch_size, n_classes, seed, first_epoch, n_epochs
+):
+    """Shuffled training batches for epochs ``first_epoch .. first_epoch + n_epochs - 1``.
+
+    Epoch ``e`` visits the samples in a stateless permutation keyed on
+    ``(seed, e)``, so a run resumed from a checkpoint sees exactly the
+    batches the uninterrupted run would have. Batches are gathered by index
+    from the NumPy arrays themselves: TensorFlow never holds a copy of the
+    whole data set (a ``tf.constant`` of it measured twice its size in
+    RSS), and there is no shuffle buffer.
+    """
+    n = len(images)
+    steps = math.ceil(n / batch_size)
+    labels = labels.astype(np.int64)
+    arrays = [images] if weights is None else [images, np.asarray(weights, np.float32)]
+
+    def gather(index):
+        return [a[index] for a in arrays] + [labels[index]]
+
+    def to_batch(index):
+        parts = tf.numpy_function(
+            gather, [index], [tf.float32] * len(arrays) + [tf.int64], stateful=False
+        )
+        batch = [tf.ensure_shape(parts[0], [None, *images.shape[1:]])]
+        batch.append(tf.one_hot(tf.ensure_shape(parts[-1], [None]), n_classes))
+        if weights is not None:
+            batch.append(tf.ensure_shape(parts[1], [None]))
+        return tuple(batch)
+
+    def epoch_batches(epoch):
+        key = tf.stack([tf.constant(seed, tf.int64), epoch])
+        order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), key)
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    epochs = tf.data.Dataset.range(first_epoch, first_epoch + n_epochs)
+    data = epochs.flat_map(epoch_batches).map(
+        to_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    return data.prefetch(tf.data.AUTOTUNE), steps
+
+
+def _seed_variables(model):
+    """The state variables of the model's seed generators (dropout, augmentation).
+
+    Keras saves weights and optimizer variables but not these counters; a
+    resumed run needs them to draw the same dropout masks and augmentations.
+    """
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def rng_states(model):
+    return [np.asarray(v).tolist() for v in _seed_variables(model)]
+
+
+def set_rng_states(model, states):
+    variables = _seed_variables(model)
+    if len(variables) != len(states):
+        raise ValueError(
+            f"checkpoint holds {len(states)} random-generator states; the network has "
+            f"{len(variables)}"
+        )
+    for variable, value in zip(variables, states, strict=True):
+        variable.assign(np.asarray(value, dtype=variable.dtype))

@@ -1,0 +1,110 @@
+"""The training loop's pieces, one callback at a time, on a tiny Keras model."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from fercls._training import (
+    CosineDecay,
+    HalveOnPlateau,
+    LoopState,
+    TrackBest,
+    TrainingLoop,
+    training_batches,
+)
+
+
+@pytest.fixture()
+def model():
+    inputs = keras.Input((2,))
+    network = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+    network.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01), loss="mse")
+    return network
+
+
+def attached(callback, model):
+    callback.set_model(model)
+    return callback
+
+
+def rate(model):
+    return float(np.asarray(model.optimizer.learning_rate))
+
+
+def test_track_best_keeps_the_best_epoch_and_stops_after_patience(model):
+    state = LoopState(first_epoch=0, epochs=10)
+    track = attached(TrackBest(state, has_validation=True, tol=0.01, patience=2), model)
+    for epoch, accuracy in enumerate([0.5, 0.7, 0.705, 0.69]):
+        track.on_epoch_end(epoch, {"val_accuracy": accuracy})
+    assert state.best_epoch == 2 and state.best == pytest.approx(0.7)
+    assert state.stale == 2 and state.stopped and model.stop_training
+    assert state.best_weights is not None
+
+
+def test_track_best_without_validation_follows_the_falling_loss(model):
+    state = LoopState(first_epoch=0, epochs=10)
+    track = attached(TrackBest(state, has_validation=False, tol=0.0, patience=5), model)
+    for epoch, loss in enumerate([1.0, 0.8, 0.9]):
+        track.on_epoch_end(epoch, {"loss": loss})
+    assert state.best_epoch == 2 and state.best_weights is None and state.stale == 1
+
+
+def test_halve_on_plateau_halves_after_patience_and_restarts_the_count(model):
+    state = LoopState(first_epoch=0, epochs=10, plateau=3)
+    attached(HalveOnPlateau(state, patience=3), model).on_epoch_end(0)
+    assert rate(model) == pytest.approx(0.005) and state.plateau == 0
+    attached(HalveOnPlateau(state, patience=3), model).on_epoch_end(1)
+    assert rate(model) == pytest.approx(0.005), "no plateau, no change"
+
+
+def test_cosine_decay_runs_half_a_cosine_over_this_calls_epochs(model):
+    state = LoopState(first_epoch=4, epochs=4)
+    decay = attached(CosineDecay(0.01, state), model)
+    rates = []
+    for epoch in range(4, 8):
+        decay.on_epoch_begin(epoch)
+        rates.append(rate(model))
+    expected = [0.005 * (1 + math.cos(math.pi * k / 4)) for k in range(4)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-6)
+
+
+def test_loop_state_survives_a_checkpoint_round_trip(model):
+    state = LoopState(first_epoch=3, epochs=7, best=0.6, best_epoch=5, stale=1, plateau=1)
+    saved = state.to_checkpoint(model)
+    assert LoopState.from_checkpoint(saved, model) == state
+
+
+def test_training_batches_visit_every_sample_once_per_epoch_in_a_seeded_order():
+    images = np.arange(10, dtype=np.float32).reshape(10, 1, 1, 1)
+    labels = np.arange(10) % 2
+
+    def epoch_orders(seed):
+        data, steps = training_batches(
+            images, labels, None, batch_size=4, n_classes=2, seed=seed, first_epoch=0, n_epochs=2
+        )
+        seen = [batch[0].numpy().ravel() for batch in data]
+        assert steps == 3 and len(seen) == 6
+        return np.concatenate(seen[:3]), np.concatenate(seen[3:])
+
+    first, second = epoch_orders(seed=1)
+    assert sorted(first) == sorted(second) == list(range(10))
+    assert not np.array_equal(first, second), "each epoch has its own permutation"
+    np.testing.assert_array_equal(epoch_orders(seed=1)[0], first)
+
+
+def test_the_loop_runs_its_callbacks_in_the_documented_order():
+    from fercls import FERClassifier
+
+    estimator = FERClassifier("simple", learning_rate="adaptive")
+    estimator.n_iter_, estimator.history_, estimator.classes_ = 0, {}, np.array([0, 1])
+    inputs = keras.Input((2,))
+    estimator.model_ = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    estimator.model_.compile(optimizer="adam", loss="mse")
+    loop = TrainingLoop(
+        estimator, 5, continuing=False, has_validation=False, checkpoint="x.fercls", resume=None
+    )
+    names = [type(callback).__name__ for callback in loop.callbacks]
+    assert names == ["RecordHistory", "TrackBest", "HalveOnPlateau", "Snapshot", "Checkpoint"]
+    assert not loop.rollback(), "nothing to roll back to before the first epoch of a fresh fit"
