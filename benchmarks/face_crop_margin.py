@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from fercls import load_fer2013
+from fercls.datasets import fer2013_path
 from fercls.faces import haar_cascade
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013.zip"
+DEFAULT_DATA = fer2013_path(__file__)  # $FERCLS_FER2013, or ../shared/data/fer2013.zip
 
 
 def main():

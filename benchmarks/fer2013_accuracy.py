@@ -32,8 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
+from fercls.datasets import fer2013_path
+
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013.zip"
+DEFAULT_DATA = fer2013_path(__file__)  # $FERCLS_FER2013, or ../shared/data/fer2013.zip
 
 
 def parse_args(argv=None):

@@ -18,7 +18,9 @@ from pathlib import Path
 
 from child_process import run_child
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013.zip"
+from fercls.datasets import fer2013_path
+
+DEFAULT_DATA = fer2013_path(__file__)  # $FERCLS_FER2013, or ../shared/data/fer2013.zip
 
 CHILD = """
 import json, sys

@@ -22,7 +22,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013.zip"
+from fercls.datasets import fer2013_path
+
+DEFAULT_DATA = fer2013_path(__file__)  # $FERCLS_FER2013, or ../shared/data/fer2013.zip
 
 WORKER = """
 import json, sys, time

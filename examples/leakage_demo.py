@@ -21,9 +21,9 @@ from imblearn.pipeline import make_pipeline
 from sklearn.model_selection import train_test_split
 
 from fercls import FERClassifier, PixelNormalizer, load_fer2013
-from fercls.datasets import duplicate_groups
+from fercls.datasets import duplicate_groups, fer2013_path
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013.zip"
+DEFAULT_DATA = fer2013_path(__file__)  # $FERCLS_FER2013, or ../shared/data/fer2013.zip
 
 
 def classifier(args):

@@ -11,8 +11,9 @@ import numpy as np
 from sklearn.pipeline import make_pipeline
 
 from fercls import FERClassifier, PixelNormalizer, load_fer2013
+from fercls.datasets import fer2013_path
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013.zip"
+DEFAULT_DATA = fer2013_path(__file__)  # $FERCLS_FER2013, or ../shared/data/fer2013.zip
 
 
 def main():

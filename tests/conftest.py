@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from fercls.datasets import fer2013_path
+
 # Tests train tiny networks; two threads each keep the 2-core CI machine busy
 # without oversubscribing it.
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "2")
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-FER_ZIP = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fer2013.zip"
-FER_ZIP = Path(os.environ.get("FERCLS_FER2013", FER_ZIP))
+FER_ZIP = fer2013_path(__file__)  # $FERCLS_FER2013, or ../shared/data/fer2013.zip
 
 
 @pytest.fixture(scope="session")

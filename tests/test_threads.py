@@ -1,5 +1,7 @@
 """fercls gives TensorFlow the thread share that joblib/Dask give their workers."""
 
+import os
+
 import pytest
 
 from fercls._threads import share_threads_with_tensorflow
@@ -30,15 +32,23 @@ def test_nothing_changes_without_a_valid_share_or_with_explicit_settings(environ
     assert environ == before
 
 
-def test_a_joblib_worker_gets_its_share_applied():
+def test_a_joblib_worker_gets_its_share_applied_when_fercls_starts_tensorflow():
     from joblib import Parallel, delayed
 
-    def worker_environment():
+    def worker_threads():
         import os
 
-        import fercls  # noqa: F401  (importing fercls applies the rule)
+        import fercls
 
-        return os.environ.get("OMP_NUM_THREADS"), os.environ.get("TF_NUM_INTRAOP_THREADS")
+        untouched = "TF_NUM_INTRAOP_THREADS" not in os.environ  # import alone changes nothing
+        fercls.architectures.import_keras()  # what building or loading a network does first
+        # TensorFlow's runtime reads the variable when it starts (its Python API
+        # reports 0, "unset", for pools sized that way).
+        return (
+            untouched,
+            os.environ.get("OMP_NUM_THREADS"),
+            os.environ.get("TF_NUM_INTRAOP_THREADS"),
+        )
 
     import os
 
@@ -48,8 +58,24 @@ def test_a_joblib_worker_gets_its_share_applied():
         if k in os.environ
     }
     try:
-        results = Parallel(n_jobs=2)(delayed(worker_environment)() for _ in range(2))
+        results = Parallel(n_jobs=2)(delayed(worker_threads)() for _ in range(2))
     finally:
         os.environ.update(saved)
-    for omp, tf_threads in results:
+    for untouched, omp, tf_threads in results:
+        assert untouched
         assert omp is not None and tf_threads == omp
+
+
+def test_importing_fercls_leaves_the_environment_alone():
+    import subprocess
+    import sys
+
+    script = (
+        "import os; before = dict(os.environ); import fercls; print(before == dict(os.environ))"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("TF_NUM_INTRAOP_THREADS", None)
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "True"

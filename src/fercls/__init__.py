@@ -1,11 +1,10 @@
 """fercls: facial emotion recognition as a first-class scikit-learn estimator.
 
-``import fercls`` does not import TensorFlow; Keras is imported when a network
-is first built or loaded.
+``import fercls`` neither imports TensorFlow nor changes the environment; Keras
+is imported when a network is first built or loaded (see ``fercls._threads``).
 """
 
 from ._calibration import calibrate_temperature
-from ._threads import share_threads_with_tensorflow
 from ._version import __version__
 from .architectures import ARCHITECTURES
 from .classifier import FERClassifier
@@ -16,8 +15,6 @@ from .persistence import load, save
 from .photos import detect_emotions
 from .preprocessing import PixelNormalizer, PixelStringParser
 from .pretrained import load_pretrained
-
-share_threads_with_tensorflow()  # before TensorFlow starts; see fercls._threads
 
 __all__ = [
     "ARCHITECTURES",

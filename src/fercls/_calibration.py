@@ -94,7 +94,7 @@ def calibrate_temperature(model, X, y) -> float:
     >>> bool((clf.predict(X) == before).all()) and t > 0
     True
     """
-    from .evaluation import final_classifier
+    from .classifier import final_classifier
 
     classifier = final_classifier(model)
     if classifier is None:

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# File names read as images, by the loader (inside FER2013 folders and zips)
+# and by the CLI (folders of photos).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
 # Modes PIL uses for one-channel images deeper than 8 bits.
 _SIXTEEN_BIT = {"I;16", "I;16L", "I;16B", "I;16N"}
 _DEEP = _SIXTEEN_BIT | {"I", "F"}

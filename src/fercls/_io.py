@@ -183,11 +183,12 @@ def read_zip_member(archive: zipfile.ZipFile, name: str, source, *, max_bytes: i
 
 
 def _reason(exc: BaseException) -> str:
-    kind = {
+    kinds: dict[type[BaseException], str] = {
         RuntimeError: "encrypted or password-protected",
         NotImplementedError: "unsupported compression method",
         zlib.error: "corrupt compressed data",
-    }.get(type(exc))
+    }
+    kind = kinds.get(type(exc))
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return f"{kind}: {text}" if kind else text
 

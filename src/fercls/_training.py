@@ -16,12 +16,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from ._tracing import expected_retracing
+from .architectures import import_keras
+
+keras = import_keras()  # first: it sets what TensorFlow reads when it starts
+import tensorflow as tf  # noqa: E402
+
+Callback: Any = keras.callbacks.Callback
 
 
 @dataclass
@@ -61,7 +66,7 @@ def learning_rate(model) -> float:
     return float(np.asarray(model.optimizer.learning_rate, dtype=np.float64))
 
 
-class RecordHistory(keras.callbacks.Callback):
+class RecordHistory(Callback):
     """Appends each epoch's logs and learning rate to ``history_``; sets ``n_iter_``."""
 
     def __init__(self, estimator):
@@ -75,7 +80,7 @@ class RecordHistory(keras.callbacks.Callback):
         self.estimator.n_iter_ = epoch + 1
 
 
-class CosineDecay(keras.callbacks.Callback):
+class CosineDecay(Callback):
     """Half a cosine from ``rate`` to zero over this call's ``epochs``: a
     warm-started fit decays afresh, and partial_fit (one epoch a call) keeps
     the initial rate."""
@@ -89,7 +94,7 @@ class CosineDecay(keras.callbacks.Callback):
         self.model.optimizer.learning_rate = 0.5 * self.rate * (1 + math.cos(math.pi * progress))
 
 
-class TrackBest(keras.callbacks.Callback):
+class TrackBest(Callback):
     """Keeps the best epoch (its weights too, with a validation set) and stops
     after ``patience`` epochs without an improvement of more than ``tol``."""
 
@@ -115,7 +120,7 @@ class TrackBest(keras.callbacks.Callback):
             state.stopped = True
 
 
-class HalveOnPlateau(keras.callbacks.Callback):
+class HalveOnPlateau(Callback):
     """The ``"adaptive"`` schedule: halve the rate after ``patience`` epochs without
     improvement (counted by :class:`TrackBest`, which must run first)."""
 
@@ -129,7 +134,7 @@ class HalveOnPlateau(keras.callbacks.Callback):
             self.state.plateau = 0
 
 
-class Snapshot(keras.callbacks.Callback):
+class Snapshot(Callback):
     """The estimator as of the last completed epoch, for :meth:`rollback`."""
 
     def __init__(self, estimator, *, take_now):
@@ -162,7 +167,7 @@ class Snapshot(keras.callbacks.Callback):
         return True
 
 
-class Checkpoint(keras.callbacks.Callback):
+class Checkpoint(Callback):
     """Writes the estimator and the loop state to a ``.fercls`` file after every epoch."""
 
     def __init__(self, estimator, path, state: LoopState):

@@ -16,8 +16,21 @@ The builders also serve scikeras users::
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
+
+from ._threads import share_threads_with_tensorflow
+
+__all__ = [
+    "ARCHITECTURES",
+    "build_network",
+    "simple",
+    "vgg",
+    "vgg_small",
+    "augmentation",
+    "import_keras",
+]
 
 # Smaller images are not pictures (scikit-learn's checks feed 1×n strips), so
 # geometric augmentation is skipped below this size.
@@ -25,8 +38,14 @@ MIN_AUGMENT_SIZE = 8
 
 
 def import_keras():
-    """Import Keras on first use, so ``import fercls`` stays framework-free and fast."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Import Keras on first use, so ``import fercls`` stays framework-free and fast.
+
+    Before TensorFlow starts: its C++ log level (warnings and errors only) and,
+    inside joblib/Dask workers, their thread share (``fercls._threads``).
+    """
+    if "tensorflow" not in sys.modules:  # settings TensorFlow reads when it starts
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        share_threads_with_tensorflow()
     import keras
 
     return keras

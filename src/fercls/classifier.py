@@ -7,11 +7,13 @@ test-time views in ``fercls._views``, traced inference in ``fercls._tracing``.
 from __future__ import annotations
 
 import math
+import os
 from contextlib import nullcontext
 from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
@@ -26,7 +28,7 @@ from ._tracing import expected_retracing, traced_forward
 from ._views import TEST_TIME_AUGMENTATIONS, augmented_views
 from .architectures import ARCHITECTURES, build_network, import_keras
 
-__all__ = ["FERClassifier", "TEST_TIME_AUGMENTATIONS", "resolve_precision"]
+__all__ = ["FERClassifier", "TEST_TIME_AUGMENTATIONS", "final_classifier", "resolve_precision"]
 
 # Images per forward pass at prediction: large enough for throughput, small
 # enough that activations of the default network stay well under 1 GB.
@@ -224,8 +226,15 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(
-        self, X, y, sample_weight=None, *, validation_data=None, callbacks=None, checkpoint=None
-    ):
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        *,
+        validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+        callbacks: list | None = None,
+        checkpoint: str | os.PathLike | None = None,
+    ) -> FERClassifier:
         """Train the network.
 
         Parameters
@@ -283,7 +292,13 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         )
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        classes: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> FERClassifier:
         """Train for one epoch on (X, y), creating the network on the first call.
 
         Parameters
@@ -380,9 +395,9 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
 
     def _restore_checkpoint(self, checkpoint):
         """Adopt the fitted state of a checkpoint written by this estimator's twin."""
-        from .persistence import _load_with_resume
+        from .persistence import load_checkpoint
 
-        saved, resume = _load_with_resume(checkpoint)
+        saved, resume = load_checkpoint(checkpoint)
         if not isinstance(saved, FERClassifier) or resume is None:
             raise ValueError(
                 f"{checkpoint}: not a FERClassifier training checkpoint (it was not written "
@@ -524,7 +539,16 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
 
     # ---------------------------------------------------------- from_keras
     @classmethod
-    def from_keras(cls, network, classes, *, n_iter=0, best_iteration=None, history=None, **params):
+    def from_keras(
+        cls,
+        network,
+        classes: ArrayLike,
+        *,
+        n_iter: int = 0,
+        best_iteration: int | None = None,
+        history: dict | None = None,
+        **params,
+    ) -> FERClassifier:
         """A fitted classifier around a trained Keras network.
 
         How the bundled model is loaded (``fercls.pretrained``), and how to
@@ -583,7 +607,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         return classifier
 
     # -------------------------------------------------------------- predict
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``.
 
         Parameters
@@ -617,7 +641,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
             ]
         ).astype(np.float64)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted labels, of the type given to ``fit``.
 
         Returns
@@ -627,7 +651,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         probabilities = self.predict_proba(X)  # checks fitted before classes_ is read
         return self.classes_[np.argmax(probabilities, axis=1)]
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Mean accuracy on (X, y); labels the model never saw are an error.
 
         Scoring ``"angry"`` against a model fitted without it would silently
@@ -647,7 +671,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
             )
         return super().score(X, y, sample_weight=sample_weight)
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`."""
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
@@ -716,6 +740,16 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         for weight in self.model_.weights:
             if not np.isfinite(np.asarray(weight.numpy(), dtype=np.float64)).all():
                 raise ValueError(f"{prefix}the network's weight {weight.path!r} is not finite")
+
+
+def final_classifier(estimator) -> FERClassifier | None:
+    """The FERClassifier inside a pipeline (or the estimator itself), if any."""
+    if isinstance(estimator, FERClassifier):
+        return estimator
+    steps = getattr(estimator, "steps", None)
+    if steps:
+        return final_classifier(steps[-1][1])
+    return None
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)

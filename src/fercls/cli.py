@@ -13,21 +13,26 @@ import json
 import os
 import sys
 import traceback
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ._images import IMAGE_SUFFIXES
 from ._io import short_reason, write_atomic
 from .classifier import TEST_TIME_AUGMENTATIONS
-from .labels import EMOTIONS
+from .labels import EMOTIONS, emotion_names
+
+__all__ = [
+    "main",
+    "build_parser",
+    "reference_markdown",
+]
 
 SPLITS = ("Training", "PublicTest", "PrivateTest")
 MODEL_HELP = (
     ".fercls file or saved model folder (default: the bundled model); a .joblib/.pkl "
     "file only with --allow-pickle"
 )
-PICKLE_SUFFIXES = (".joblib", ".pkl")
 
 
 def add_allow_pickle_option(command):
@@ -37,9 +42,6 @@ def add_allow_pickle_option(command):
         help="let --model read a .joblib/.pkl file. Pickles run code when loaded: "
         "use this only for files you made or trust",
     )
-
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 class CommandError(Exception):
@@ -94,6 +96,9 @@ def quiet_tensorflow() -> None:
     try:
         with open(os.devnull, "w") as null:
             os.dup2(null.fileno(), 2)
+            from .architectures import import_keras
+
+            import_keras()  # applies the thread rule (fercls._threads) before TensorFlow starts
             import tensorflow as tf
 
             tf.config.list_physical_devices()  # the CUDA probe prints here
@@ -146,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     def add_parser(name, **kwargs):
         return original_add_parser(name, parents=[common], **kwargs)
 
-    commands.add_parser = add_parser
+    commands.add_parser = add_parser  # type: ignore[method-assign]
 
     info = commands.add_parser(
         "info",
@@ -409,7 +414,7 @@ def _run_estimate(epochs: int):
 
     keras = import_keras()
 
-    class RunEstimate(keras.callbacks.Callback):
+    class RunEstimate(keras.callbacks.Callback):  # type: ignore[name-defined]
         def on_train_begin(self, logs=None):
             self.start, self.done = time.perf_counter(), 0
 
@@ -466,7 +471,7 @@ def run_train(args) -> int:
         ),
     ]
     pipeline = make_pipeline(*steps)
-    fit_params = {}
+    fit_params: dict[str, object] = {}
     if public.any():
         validation = (PixelNormalizer().fit_transform(data.data[public]), names[public])
         fit_params["ferclassifier__validation_data"] = validation
@@ -535,39 +540,9 @@ def _set_test_time_augmentation(model, path, tta):
 
 
 def _read_model(path, *, allow_pickle=False):
-    if path is None:
-        from .pretrained import load_pretrained
+    from .pretrained import load_model
 
-        return load_pretrained()
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"model not found: {path}")
-    if path.is_dir():
-        from .pretrained import load_pipeline
-
-        return load_pipeline(path)
-    if zipfile.is_zipfile(path):
-        from .persistence import load
-
-        return load(path)
-    if path.suffix.lower() not in PICKLE_SUFFIXES:
-        raise CommandError(
-            f"{path}: not a .fercls archive or a saved model folder "
-            f"(pickles are read only when named {'/'.join(PICKLE_SUFFIXES)}, with --allow-pickle)"
-        )
-    if not allow_pickle:
-        raise CommandError(
-            f"{path}: a pickle file, which runs code when loaded; pass --allow-pickle "
-            "to read it, only if you trust where it came from"
-        )
-    import joblib
-
-    try:
-        return joblib.load(path)  # the user asked for it: a pickle from a trusted source
-    except Exception as exc:  # unpickling raises many types; all mean "not a model file"
-        raise CommandError(
-            f"{path}: not a joblib model file ({type(exc).__name__}: {exc})"
-        ) from None
+    return load_model(path, allow_pickle=allow_pickle)
 
 
 def run_evaluate(args) -> int:
@@ -658,7 +633,7 @@ def predict_with_progress(model, X, what: str, chunk: int = 512) -> np.ndarray:
 def _labels_for(model, ids):
     """Ids 0..6 as the model's label type: names if it predicts names."""
     classes = np.asarray(model.classes_)
-    return np.asarray(EMOTIONS)[ids] if classes.dtype.kind in "UO" else ids
+    return emotion_names(ids).astype(str) if classes.dtype.kind in "UO" else ids
 
 
 # ------------------------------------------------------------------ predict
@@ -667,7 +642,7 @@ STDIN = "-"
 
 def collect_images(paths) -> list:
     """Image files from paths and folders (``-``: an image on stdin), in order."""
-    files = []
+    files: list[Path | str] = []
     for path in paths:
         if str(path) == STDIN:
             files.append(STDIN)
@@ -738,7 +713,8 @@ def run_predict(args) -> int:
         check_output_folder(args.annotate, "--annotate")
     mode = "whole" if args.whole_image else "detect" if args.detect_faces else "auto"
     model = load_model(args.model, tta=args.tta, allow_pickle=args.allow_pickle)
-    found, failures = [], 0
+    found: list[dict] = []
+    failures = 0
     for source in files:
         name = "-" if source == STDIN else str(source)
         try:
@@ -759,12 +735,12 @@ def run_predict(args) -> int:
             r["faces"] = label_faces(r["boxes"], proba[start : start + len(r["boxes"])], model)
             start += len(r["boxes"])
     annotated = _annotation_names(files, args.annotate) if args.annotate else {}
-    results = []
+    results: list[dict] = []
     for source, r in zip(files, found, strict=True):
         if "error" in r:
             results.append({"file": r["file"], "error": r["error"]})
             continue
-        result = {"file": r["file"], "faces": r.get("faces", [])}
+        result: dict = {"file": r["file"], "faces": r.get("faces", [])}
         if args.annotate:
             _write_annotated(annotated[source], r["image"], result["faces"])
             result["annotated"] = str(annotated[source])

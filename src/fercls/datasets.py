@@ -9,20 +9,31 @@ import re
 import warnings
 import zipfile
 from pathlib import Path, PurePosixPath
+from typing import Literal, overload
 
 import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
-from ._images import pil_to_array
+from ._images import IMAGE_SUFFIXES, pil_to_array
 from ._io import checked_zip_entries, read_regular_file, read_zip_member, short_reason
+from ._pixels import FER_N_PIXELS, format_pixel_strings, parse_pixel_strings
 from .labels import EMOTIONS
-from .preprocessing import FER_N_PIXELS, format_pixel_strings, parse_pixel_strings
+
+__all__ = [
+    "load_fer2013",
+    "duplicate_groups",
+    "overlaps_training",
+    "summarize",
+    "fer2013_path",
+    "FER2013_ENV",
+    "USAGES",
+    "IMAGE_SIZE",
+]
 
 IMAGE_SIZE = (48, 48)
 USAGES = ("Training", "PublicTest", "PrivateTest")
 CSV_COLUMNS = ("emotion", "pixels", "Usage")
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 _USAGE_FROM_NAME = re.compile(r"^(Training|PublicTest|PrivateTest)_")
 # Fallback usage for image files whose names carry no challenge split.
 _USAGE_FROM_FOLDER = {"train": "Training", "test": "Test"}
@@ -32,7 +43,21 @@ MAX_ZIP_UNCOMPRESSED_BYTES = 2 * 1024**3
 MAX_IMAGE_FILE_BYTES = 4 * 1024**2
 
 
-def load_fer2013(path, *, as_frame=False, return_X_y=False):
+@overload
+def load_fer2013(
+    path: str | os.PathLike, *, as_frame: bool = ..., return_X_y: Literal[False] = ...
+) -> Bunch: ...
+
+
+@overload
+def load_fer2013(
+    path: str | os.PathLike, *, as_frame: bool = ..., return_X_y: Literal[True]
+) -> tuple: ...
+
+
+def load_fer2013(
+    path: str | os.PathLike, *, as_frame: bool = False, return_X_y: bool = False
+) -> Bunch | tuple:
     """Load FER2013 from the challenge CSV, the Kaggle image folders or their zip.
 
     Parameters
@@ -167,7 +192,7 @@ def _check_emotion_ids(column: pd.Series, path: Path) -> np.ndarray:
 def _classify_entry(relative: PurePosixPath):
     """(usage, emotion id) for ``<split>/<emotion>/<file>``, or None for other files."""
     parts = relative.parts
-    if len(parts) != 3 or not parts[2].lower().endswith(_IMAGE_SUFFIXES):
+    if len(parts) != 3 or not parts[2].lower().endswith(IMAGE_SUFFIXES):
         return None
     split, emotion, name = parts
     if split.lower() not in _USAGE_FROM_FOLDER:
@@ -344,13 +369,15 @@ def summarize(bunch: Bunch) -> dict:
     groups = duplicate_groups(bunch.data)
     sizes = np.bincount(groups)
     duplicated = sizes[groups] > 1
-    spans = {}
+    spans: dict[tuple, list[int]] = {}
     for g in np.unique(groups[duplicated]):
         spans.setdefault(tuple(sorted(set(usage[groups == g]))), []).append(int(g))
     cross = sum(len(v) for k, v in spans.items() if "Training" in k and len(k) > 1)
     blank = np.flatnonzero(bunch.data.max(axis=1) == bunch.data.min(axis=1))
     copies = overlaps_training(bunch)
-    conflicting = sum(len(set(bunch.target[groups == g])) > 1 for g in np.flatnonzero(sizes > 1))
+    conflicting = sum(
+        int(len(set(bunch.target[groups == g])) > 1) for g in np.flatnonzero(sizes > 1)
+    )
     return {
         "images": int(len(usage)),
         "counts": counts,
@@ -363,3 +390,37 @@ def summarize(bunch: Bunch) -> dict:
             s: int(((usage == s) & copies).sum()) for s in splits if s != "Training"
         },
     }
+
+
+#: The environment variable that names a FER2013 file or folder for scripts,
+#: examples, benchmarks and tests.
+FER2013_ENV = "FERCLS_FER2013"
+
+
+def fer2013_path(near=None) -> Path:
+    """Where a script should look for FER2013.
+
+    ``$FERCLS_FER2013`` when it is set. Otherwise the first ``fer2013.zip``
+    found directly in, or under ``shared/data/`` of, the folder of ``near`` (a
+    file or folder, by default the working directory) or any of its parents.
+    Otherwise ``fer2013.zip`` in the working directory, which may not exist:
+    callers check, and name the path in their error.
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["FERCLS_FER2013"] = "/data/fer2013.csv"
+    >>> str(fer2013_path())
+    '/data/fer2013.csv'
+    >>> del os.environ["FERCLS_FER2013"]
+    """
+    if os.environ.get(FER2013_ENV):
+        return Path(os.environ[FER2013_ENV])
+    start = Path(near).resolve() if near is not None else Path.cwd()
+    folders = [start] if start.is_dir() else []
+    folders += list(start.parents)
+    for folder in folders:
+        for candidate in (folder / "fer2013.zip", folder / "shared" / "data" / "fer2013.zip"):
+            if candidate.is_file():
+                return candidate
+    return Path("fer2013.zip")

@@ -20,18 +20,18 @@ from sklearn.metrics import (
 )
 
 from ._io import write_atomic
-from .classifier import FERClassifier
+from .classifier import final_classifier
 from .preprocessing import PixelStringParser
 
-
-def final_classifier(estimator) -> FERClassifier | None:
-    """The FERClassifier inside a pipeline (or the estimator itself), if any."""
-    if isinstance(estimator, FERClassifier):
-        return estimator
-    steps = getattr(estimator, "steps", None)
-    if steps:
-        return final_classifier(steps[-1][1])
-    return None
+__all__ = [
+    "evaluate",
+    "make_report",
+    "expected_calibration_error",
+    "plot_confusion_matrix",
+    "plot_learning_curves",
+    "plot_per_class_f1",
+    "plot_misclassified",
+]
 
 
 def expected_calibration_error(y_true, proba, classes, n_bins=15) -> float:
@@ -264,7 +264,7 @@ def make_report(estimator, X, y, out_dir, *, title="fercls evaluation", proba=No
         files["misclassified.png"] = plot_misclassified(images, y, predicted, proba.max(axis=1))
     classifier = final_classifier(estimator)
     history = getattr(classifier, "history_", None)
-    if history and history.get("loss"):
+    if classifier is not None and history and history.get("loss"):
         files["learning_curves.png"] = plot_learning_curves(history, classifier.best_iteration_)
     for name, fig in files.items():
         write_atomic(out_dir / name, lambda path, fig=fig: fig.savefig(path, format="png"))

@@ -22,6 +22,15 @@ import numpy as np
 
 from ._io import read_regular_file, write_atomic, write_folder_atomic
 
+__all__ = [
+    "export",
+    "read_labels",
+    "labels_path",
+    "TFLiteModel",
+    "FORMATS",
+    "QUANTIZATIONS",
+]
+
 FORMATS = ("keras", "h5", "tflite", "saved_model")
 QUANTIZATIONS = (None, "float16", "int8")
 # Images used to calibrate int8 ranges: a few hundred cover FER2013's lighting spread.
@@ -123,20 +132,29 @@ def _save_keras(network, temporary, suffix):
 
 def _split_model(model):
     """(classifier, normalisation method) from a classifier or a pipeline."""
-    from .classifier import FERClassifier
+    from .classifier import final_classifier
     from .preprocessing import PixelNormalizer
 
-    if isinstance(model, FERClassifier):
-        return model, None
-    steps = getattr(model, "steps", None)
-    if not steps or not isinstance(steps[-1][1], FERClassifier):
+    classifier = final_classifier(model)
+    if classifier is None:
         raise TypeError(
             f"expected a FERClassifier or a pipeline ending in one, got {type(model).__name__}"
         )
-    normalizers = [s for _, s in steps[:-1] if isinstance(s, PixelNormalizer)]
+    if classifier is model:
+        return model, None
+    normalizers = [s for s in _steps_before(model) if isinstance(s, PixelNormalizer)]
     if len(normalizers) > 1:
         raise ValueError("the pipeline normalises twice; export handles one PixelNormalizer")
-    return steps[-1][1], (normalizers[0] if normalizers else None)
+    return classifier, (normalizers[0] if normalizers else None)
+
+
+def _steps_before(model):
+    """Every step before the final classifier, in nested pipelines too."""
+    for _, step in model.steps[:-1]:
+        yield step
+    last = model.steps[-1][1]
+    if hasattr(last, "steps"):
+        yield from _steps_before(last)
 
 
 def standalone_network(model):

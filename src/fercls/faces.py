@@ -20,6 +20,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._images import pil_to_array, scale_to_uint8
 
+__all__ = [
+    "FaceCropper",
+    "read_image",
+    "haar_cascade",
+]
+
 CASCADE = "haarcascade_frontalface_default.xml"
 # Refuse to decode photos above this many pixels (decompression bombs).
 MAX_IMAGE_PIXELS = 64_000_000
@@ -38,7 +44,7 @@ def haar_cascade(name: str = CASCADE):
             f"OpenCV {cv2.__version__} has no Haar cascades (OpenCV 5 moved them out); "
             "install opencv-python-headless>=4.8,<5"
         )
-    path = Path(cv2.data.haarcascades) / name
+    path = Path(cv2.data.haarcascades) / name  # type: ignore[attr-defined]
     cascade = cv2.CascadeClassifier(str(path))
     if cascade.empty():
         raise OSError(f"could not load the face cascade {path}")
@@ -74,16 +80,16 @@ def read_image(source) -> np.ndarray:
             raise ValueError(f"{path}: not a readable image ({exc})") from None
         except OSError as exc:
             raise ValueError(f"{path}: could not read image ({exc})") from None
-    image = np.asarray(source)
-    if image.ndim == 3 and image.shape[2] == 4:
-        image = image[:, :, :3]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+    array = np.asarray(source)
+    if array.ndim == 3 and array.shape[2] == 4:
+        array = array[:, :, :3]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
         raise ValueError(
-            f"expected an image of shape (h, w), (h, w, 3) or (h, w, 4), got {image.shape}"
+            f"expected an image of shape (h, w), (h, w, 3) or (h, w, 4), got {array.shape}"
         )
-    if image.dtype.kind not in "biuf":
-        raise ValueError(f"expected a numeric image array, got dtype {image.dtype}")
-    return scale_to_uint8(image)
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"expected a numeric image array, got dtype {array.dtype}")
+    return scale_to_uint8(array)
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -218,7 +224,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         interpolation = cv2.INTER_AREA if face.shape[0] > height else cv2.INTER_LINEAR
         return cv2.resize(face, (width, height), interpolation=interpolation)
 
-    def transform(self, X):
+    def transform(self, X) -> np.ndarray:
         """Crop the largest face of each image.
 
         Parameters

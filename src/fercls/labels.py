@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = [
+    "EMOTIONS",
+    "PROBABILITY_ORDER",
+    "emotion_ids",
+    "emotion_names",
+    "class_names",
+]
+
 #: Emotion names in the order of the FER2013 challenge ids 0..6 (``EMOTIONS[id]``).
 #: Not the order of probability columns: those follow a model's ``classes_``.
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -58,3 +66,15 @@ def emotion_names(ids) -> np.ndarray:
     if ids.size and (not np.issubdtype(ids.dtype, np.integer) or ids.min() < 0 or ids.max() > 6):
         raise ValueError(f"emotion ids must be integers 0..6, got {ids!r}")
     return np.asarray(EMOTIONS, dtype=object)[ids]
+
+
+def class_names(classes) -> list[str]:
+    """A model's ``classes_`` as emotion names, in their order: challenge ids
+    0..6 become names, names stay as they are.
+
+    Examples
+    --------
+    >>> class_names([0, 3]), class_names(["happy", "sad"])
+    (['angry', 'happy'], ['happy', 'sad'])
+    """
+    return [EMOTIONS[int(c)] if isinstance(c, (int, np.integer)) else str(c) for c in classes]

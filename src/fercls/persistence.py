@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import tempfile
 import zipfile
@@ -29,6 +30,13 @@ import numpy as np
 
 from ._io import checked_zip_entries, read_zip_member, short_reason, write_atomic
 from ._version import __version__
+
+__all__ = [
+    "save",
+    "load",
+    "save_checkpoint",
+    "load_checkpoint",
+]
 
 FORMAT = "fercls"
 FORMAT_VERSION = 1
@@ -74,7 +82,7 @@ _PIPELINES = {"sklearn.pipeline.Pipeline", "imblearn.pipeline.Pipeline"}
 _STATE_NAME = re.compile(r"^(?:[a-z][a-z0-9_]*_|_seed_)$")
 
 
-def save(estimator, path) -> Path:
+def save(estimator, path: str | os.PathLike) -> Path:
     """Save a fitted estimator or pipeline to a ``.fercls`` archive, safely.
 
     Parameters
@@ -264,7 +272,7 @@ def _hashable(key):
     return tuple(key) if isinstance(key, list) else key
 
 
-def load(path):
+def load(path: str | os.PathLike):
     """Load an estimator or pipeline saved by :func:`save`, executing no stored code.
 
     Only allow-listed classes are created, with JSON parameters; networks are
@@ -289,11 +297,20 @@ def load(path):
         If the file is not a fercls archive, is damaged, names a class outside
         the allow-list, or is larger than the size limit.
     """
-    estimator, _ = _load_with_resume(path)
+    estimator, _ = load_checkpoint(path)
     return estimator
 
 
-def _load_with_resume(path):
+def load_checkpoint(path):
+    """:func:`load`, plus the training loop's state that :func:`save_checkpoint` stored.
+
+    Returns
+    -------
+    estimator
+        As :func:`load` returns it.
+    resume_state : dict or None
+        None for a file written by :func:`save`.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")

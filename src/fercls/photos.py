@@ -8,6 +8,11 @@ import numpy as np
 
 from .faces import FaceCropper, read_image, to_gray
 
+__all__ = [
+    "detect_emotions",
+    "FACE_MODES",
+]
+
 #: How a photo's faces are found: ``"auto"`` takes an image of exactly the
 #: model's input size (a 48×48 face crop, as in FER2013) as one face and runs
 #: the face detector on anything else; ``"detect"`` always runs the detector;
@@ -67,8 +72,9 @@ def detect_emotions(image, model=None, *, faces="auto", cropper=None) -> list[di
     return label_faces(boxes, model.predict_proba(crops), model)
 
 
-def face_crops(image, *, faces="auto", cropper=None) -> tuple[list, np.ndarray]:
-    """The face boxes of one image and their 48×48 crops as flat uint8 rows."""
+def face_crops(image, *, faces="auto", cropper=None) -> tuple[list, np.ndarray | None]:
+    """The face boxes of one image and their 48×48 crops as flat uint8 rows
+    (None when no face is found)."""
     if faces not in FACE_MODES:
         raise ValueError(f"faces={faces!r}; expected one of {list(FACE_MODES)}")
     cropper = cropper or FaceCropper()
@@ -96,11 +102,9 @@ def _resize(gray, size):
 def class_names(model) -> list[str]:
     """The model's classes as emotion names, in ``classes_`` order (challenge
     ids 0..6 become their names)."""
-    from .labels import EMOTIONS
+    from .labels import class_names as names_of
 
-    return [
-        EMOTIONS[int(c)] if isinstance(c, (int, np.integer)) else str(c) for c in model.classes_
-    ]
+    return names_of(model.classes_)
 
 
 def label_faces(boxes, proba, model) -> list[dict]:

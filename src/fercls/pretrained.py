@@ -13,6 +13,7 @@ so no code stored in the files is executed (unlike pickle/joblib).
 from __future__ import annotations
 
 import json
+import zipfile
 from importlib import resources
 from pathlib import Path
 
@@ -24,6 +25,15 @@ from ._precision import dtype_policy
 from .architectures import ARCHITECTURES, build_network
 from .classifier import FERClassifier
 from .preprocessing import PixelNormalizer, PixelStringParser
+
+__all__ = [
+    "load_pretrained",
+    "load_pipeline",
+    "load_model",
+    "save_classifier",
+    "load_classifier",
+    "FINE_TUNING",
+]
 
 METADATA = "model.json"
 WEIGHTS = "model.weights.h5"
@@ -258,3 +268,60 @@ def load_pipeline(directory, *, with_parser=True, test_time_augmentation=None) -
     if with_parser:
         steps.insert(0, ("parser", PixelStringParser(n_pixels=classifier.n_features_in_)))
     return Pipeline(steps)
+
+
+PICKLE_SUFFIXES = (".joblib", ".pkl")
+
+
+def load_model(path=None, *, allow_pickle=False):
+    """A fitted model from any place fercls keeps one.
+
+    Parameters
+    ----------
+    path : path-like or None, default=None
+        ``None``: the bundled model (:func:`load_pretrained`). A folder: a
+        model saved by :func:`save_classifier` (:func:`load_pipeline`). A zip:
+        a ``.fercls`` archive (:func:`fercls.load`). A ``.joblib`` / ``.pkl``
+        file only with ``allow_pickle``.
+    allow_pickle : bool, default=False
+        Unpickling runs whatever code the file holds: read pickles only from
+        sources you trust, and only when asked.
+
+    Returns
+    -------
+    estimator or Pipeline
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If it is none of the above, or a pickle without ``allow_pickle``.
+    """
+    if path is None:
+        return load_pretrained()
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"model not found: {path}")
+    if path.is_dir():
+        return load_pipeline(path)
+    if zipfile.is_zipfile(path):
+        from .persistence import load
+
+        return load(path)
+    if path.suffix.lower() not in PICKLE_SUFFIXES:
+        raise ValueError(
+            f"{path}: not a .fercls archive or a saved model folder "
+            f"(pickles are read only when named {'/'.join(PICKLE_SUFFIXES)}, with --allow-pickle)"
+        )
+    if not allow_pickle:
+        raise ValueError(
+            f"{path}: a pickle file, which runs code when loaded; pass --allow-pickle "
+            "to read it, only if you trust where it came from"
+        )
+    import joblib
+
+    try:
+        return joblib.load(path)  # the user asked for it: a pickle from a trusted source
+    except Exception as exc:  # unpickling raises many types; all mean "not a model file"
+        raise ValueError(f"{path}: not a joblib model file ({short_reason(exc)})") from None

@@ -18,6 +18,14 @@ from ._io import finish_sibling, unique_sibling
 from .faces import FaceCropper, read_image
 from .photos import class_names
 
+__all__ = [
+    "annotate_video",
+    "faces_in_image",
+    "draw_faces",
+    "Face",
+    "ProbabilitySmoother",
+]
+
 _COLOURS = {  # BGR, for OpenCV drawing
     "angry": (40, 40, 220),
     "disgust": (40, 140, 40),
@@ -265,6 +273,7 @@ def annotate_video(
     except BaseException:
         if writer is not None:
             writer.release()
+        if temporary is not None:
             temporary.unlink(missing_ok=True)  # never leave half a video behind
         raise
     finally:
