@@ -75,3 +75,21 @@ def test_calibration_benchmark_writes_the_temperature_and_the_card_shows_it(trai
     markdown = run_script("model_card.py", folder)
     assert f"A temperature of {out['temperature']:.3f}" in markdown
     assert f"**{out['after']['private']['ece']:.4f}**" in markdown
+
+
+def test_a_bfloat16_run_is_measured_and_saved_as_the_float32_model_that_loads(fer_zip, tmp_path):
+    """The figures of a mixed_bfloat16 run are those of the weights as the package
+    loads them (float32), so the card never quotes a network nobody gets."""
+    folder = tmp_path / "bf16"
+    out = run_script(
+        "fer2013_accuracy.py",
+        *("--data", fer_zip, "--architecture", "simple", "--minutes", "0.02"),
+        *("--train-limit", 256, "--verbose", 0, "--precision", "mixed_bfloat16"),
+        *("--save", folder),
+    )
+    result = json.loads(out)
+    meta = json.loads((folder / "model.json").read_text())
+    assert meta["params"]["precision"] == "float32"
+    assert meta["card"]["stages"][-1]["precision"] == "mixed_bfloat16"
+    measured = json.loads(run_script("tta_accuracy.py", folder, "--data", fer_zip))
+    assert measured["settings"] == result["test_time_augmentation"]
