@@ -51,6 +51,8 @@ def parse_args(argv=None):
     parser.add_argument(
         "--learning-rate", default="cosine", choices=["constant", "adaptive", "cosine"]
     )
+    parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--normalization", default="scale", choices=["scale", "standardize"])
     parser.add_argument("--class-weight", default=None, choices=[None, "balanced"])
@@ -218,6 +220,8 @@ def main(argv=None):
         learning_rate="constant" if budget else args.learning_rate,
         # Select on PublicTest but never stop on it: the budget or max_iter ends training.
         n_iter_no_change=10_000,
+        optimizer=args.optimizer,
+        weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing,
         augment=not args.no_augment,
         class_weight=args.class_weight,

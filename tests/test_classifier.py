@@ -465,3 +465,24 @@ def test_fit_honours_sklearns_skip_parameter_validation(data, monkeypatch):
         small().partial_fit(X, names)
     with pytest.raises(AssertionError, match="validated"):
         small(max_iter=1).fit(X, names)
+
+
+def test_sgd_with_nesterov_momentum_and_weight_decay_is_built_as_asked(data):
+    X, names, _ = data
+    clf = small(optimizer="sgd", learning_rate_init=0.05, weight_decay=1e-4).fit(X, names)
+    optimizer = clf.model_.optimizer
+    assert type(optimizer).__name__ == "SGD" and optimizer.nesterov
+    assert optimizer.momentum == pytest.approx(0.9)
+    assert optimizer.weight_decay == pytest.approx(1e-4)
+    assert clf.score(X, names) > 0.8
+
+
+def test_weight_decay_shrinks_the_weights(data):
+    X, names, _ = data
+
+    def kernel_norm(**params):
+        clf = small(max_iter=3, **params).fit(X, names)
+        return float(np.linalg.norm(clf.model_.get_layer("probabilities").kernel.numpy()))
+
+    # Decoupled: each of the 15 steps scales the weights by 1 - 1e-3 * 30 = 0.97.
+    assert kernel_norm(weight_decay=30.0) < 0.8 * kernel_norm()

@@ -6,7 +6,6 @@ test-time views in ``fercls._views``, traced inference in ``fercls._tracing``.
 
 from __future__ import annotations
 
-import math
 import os
 from contextlib import nullcontext
 from numbers import Integral, Real
@@ -15,14 +14,23 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._inputs import (
+    check_callbacks,
+    check_fitted_state,
+    check_float32_range,
+    check_labels,
+    encode_labels,
+    fit_classes,
+    flatten,
+    resolve_image_shape,
+    sample_weights,
+    split_validation,
+)
 from ._precision import dtype_policy, resolve_precision
 from ._tracing import expected_retracing, traced_forward
 from ._views import TEST_TIME_AUGMENTATIONS, augmented_views
@@ -59,7 +67,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
     batch_size : int, default=64
         Images per gradient step.
     learning_rate_init : float, default=1e-3
-        Initial learning rate of the Adam optimiser.
+        Initial learning rate of the optimiser.
     learning_rate : {"constant", "adaptive", "cosine"}, default="adaptive"
         Schedule. ``"adaptive"`` halves the rate each time the monitored score
         (validation accuracy with a validation set, else training loss) has
@@ -68,6 +76,15 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         behind the bundled model (decayed over a time budget there), best
         for long runs; over a handful of epochs it decays too early and
         underfits, which is why it is not the default.
+    optimizer : {"adam", "sgd"}, default="adam"
+        ``"adam"``: Adam. ``"sgd"``: SGD with Nesterov momentum 0.9, the
+        optimiser of the published FER2013 VGG recipes (which pair it with
+        ``learning_rate_init=0.01`` and hundreds of epochs).
+    weight_decay : float, default=0.0
+        Decoupled weight decay (Keras's ``weight_decay``; with Adam this is
+        AdamW): each step also scales the weights by ``1 - rate *
+        weight_decay``, where ``rate`` is the current learning rate. 0 turns it
+        off.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified),
         stop when validation accuracy has not improved by ``tol`` for
@@ -164,6 +181,8 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "learning_rate": [StrOptions({"constant", "adaptive", "cosine"})],
+        "optimizer": [StrOptions({"adam", "sgd"})],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -188,6 +207,8 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         batch_size=64,
         learning_rate_init=1e-3,
         learning_rate="adaptive",
+        optimizer="adam",
+        weight_decay=0.0,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -208,6 +229,8 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
         self.learning_rate = learning_rate
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -273,7 +296,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         If no epoch of a fresh fit completed, it is left unfitted; a
         warm-started fit with no completed epoch leaves the previous state.
         """
-        callbacks = _check_callbacks(callbacks)
+        callbacks = check_callbacks(callbacks)
         continuing = self.warm_start and hasattr(self, "model_")
         resume = None
         if checkpoint is not None and not continuing and Path(checkpoint).exists():
@@ -372,16 +395,18 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         with ``early_stopping`` (and ``hold_out``) a stratified share of X.
         """
         X, y = self._check_fit_data(X, y, reset=not continuing)
-        labels = self._encode_labels(y, reset=not continuing, classes=classes)
-        weights = self._sample_weights(y, sample_weight, X)
+        if not continuing:
+            self.classes_ = fit_classes(y, classes, type(self).__name__)
+        labels = encode_labels(y, self.classes_)
+        weights = sample_weights(y, sample_weight, X, self.class_weight, self.classes_)
         seed = self._seed(continuing)
         validation = None
         if validation_data is not None:
             X_val = self._to_images(self._check_predict_data(validation_data[0]))
-            y_val = self._encode_labels(column_or_1d(validation_data[1]), reset=False)
+            y_val = encode_labels(column_or_1d(validation_data[1]), self.classes_)
             validation = (X_val, y_val)
         elif self.early_stopping and hold_out:
-            X, X_val, labels, y_val, weights = _split_validation(
+            X, X_val, labels, y_val, weights = split_validation(
                 X, labels, weights, self.validation_fraction, seed
             )
             validation = (self._to_images(X_val), y_val)
@@ -423,15 +448,15 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
             delattr(self, key)
 
     def _check_fit_data(self, X, y, *, reset):
-        X, images_shape = _flatten(X)
+        X, images_shape = flatten(X)
         if not reset:
             self._check_image_shape(images_shape)
-        y = _check_labels(y)
+        y = check_labels(y)
         X, y = validate_data(self, X, y, reset=reset, dtype="numeric", ensure_min_samples=1)
-        _check_float32_range(X)
+        check_float32_range(X)
         check_classification_targets(y)
         if reset:
-            self.image_shape_ = self._resolve_image_shape(X.shape[1], images_shape)
+            self.image_shape_ = resolve_image_shape(self.image_shape, X.shape[1], images_shape)
         return X, y
 
     def _check_image_shape(self, images_shape):
@@ -440,66 +465,6 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
                 f"X has images of shape {tuple(images_shape)}, but {type(self).__name__} was "
                 f"fitted on images of shape {tuple(self.image_shape_)}"
             )
-
-    def _resolve_image_shape(self, n_features, from_images):
-        """(h, w) from ``image_shape``, else from image-shaped X, else a square or a strip."""
-        if self.image_shape is not None:
-            shape = tuple(int(v) for v in self.image_shape)
-            if len(shape) != 2 or shape[0] * shape[1] != n_features:
-                raise ValueError(
-                    f"image_shape={self.image_shape!r} needs {math.prod(shape)} features per "
-                    f"row, but X has {n_features}"
-                )
-            if from_images is not None and tuple(from_images) != shape:
-                raise ValueError(f"X holds images of shape {from_images}, but image_shape={shape}")
-            return shape
-        if from_images is not None:
-            return tuple(int(v) for v in from_images)
-        side = math.isqrt(n_features)
-        return (side, side) if side * side == n_features else (1, n_features)
-
-    def _encode_labels(self, y, *, reset, classes=None):
-        if reset:
-            if classes is not None:
-                classes = column_or_1d(np.asarray(classes))
-                outside = np.setdiff1d(np.unique(y), classes)
-                if outside.size:
-                    raise ValueError(
-                        f"y holds labels {outside.tolist()} that are not in classes="
-                        f"{classes.tolist()}; classes must list every label"
-                    )
-            encoder = LabelEncoder().fit(y if classes is None else classes)
-            self.classes_ = encoder.classes_
-            if len(self.classes_) < 2:
-                raise ValueError(
-                    f"{type(self).__name__} needs samples of at least two classes; "
-                    f"got one class: {self.classes_[0].item()!r}"
-                )
-        unseen = np.setdiff1d(np.unique(y), self.classes_)
-        if unseen.size:
-            raise ValueError(
-                f"labels {unseen.tolist()} were not seen in the first fit; "
-                f"expected labels in {self.classes_.tolist()}"
-            )
-        return np.searchsorted(self.classes_, y).astype(np.int32)
-
-    def _sample_weights(self, y, sample_weight, X):
-        weights = None
-        if sample_weight is not None:
-            weights = _check_sample_weight(sample_weight, X, dtype=np.float32)
-        if self.class_weight is not None:
-            class_weight = self.class_weight
-            if isinstance(class_weight, dict):
-                unknown = [k for k in class_weight if k not in set(self.classes_.tolist())]
-                if unknown:
-                    raise ValueError(
-                        f"class_weight names classes {unknown!r} that are not in y; "
-                        f"the classes are {self.classes_.tolist()!r}"
-                    )
-                class_weight = {k: class_weight.get(k, 1.0) for k in self.classes_}
-            per_class = compute_sample_weight(class_weight, y).astype(np.float32)
-            weights = per_class if weights is None else weights * per_class
-        return weights
 
     def _seed(self, continuing):
         if continuing and hasattr(self, "_seed_"):
@@ -529,8 +494,15 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
 
     def _compile(self, model):
         keras = import_keras()
+        options = {"learning_rate": self.learning_rate_init}
+        if self.weight_decay:
+            options["weight_decay"] = self.weight_decay
+        if self.optimizer == "sgd":
+            optimizer = keras.optimizers.SGD(momentum=0.9, nesterov=True, **options)
+        else:
+            optimizer = keras.optimizers.Adam(**options)
         model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=self.learning_rate_init),
+            optimizer=optimizer,
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing),
             metrics=["accuracy"],
             jit_compile=False,
@@ -678,68 +650,24 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_predict_data(self, X):
         check_is_fitted(self)
-        X, images_shape = _flatten(X)
+        X, images_shape = flatten(X)
         self._check_image_shape(images_shape)
         X = validate_data(self, X, reset=False, dtype="numeric")
-        _check_float32_range(X)
+        check_float32_range(X)
         return X
 
     def _to_images(self, X):
         return np.asarray(X, dtype=np.float32).reshape(-1, *self.image_shape_, 1)
 
+    def _check_loaded_state(self, where):
+        """Refuse a fitted state that contradicts itself (read from a file, it is
+        input); see :func:`fercls._inputs.check_fitted_state`."""
+        check_fitted_state(self, where)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         return tags
-
-    def _check_loaded_state(self, where):
-        """Refuse a fitted state that contradicts itself (read from a file, it is input).
-
-        Checks that ``classes_`` are distinct labels, one per network output;
-        that ``image_shape_`` and ``n_features_in_`` agree with each other and
-        with the network's input; and that every weight is finite. ``where``
-        (a file, or None) starts each message.
-        """
-        prefix = f"{where}: " if where else ""
-        learned = [k for k in ("classes_", "image_shape_", "n_features_in_") if hasattr(self, k)]
-        if not hasattr(self, "model_"):
-            if learned:
-                raise ValueError(f"{prefix}has {', '.join(learned)} but no network")
-            return
-        missing = sorted({"classes_", "image_shape_", "n_features_in_"} - set(learned))
-        if missing:
-            raise ValueError(f"{prefix}a network without {', '.join(missing)}")
-        classes = np.asarray(self.classes_)
-        if classes.ndim != 1 or len(classes) < 2 or len(np.unique(classes)) != len(classes):
-            raise ValueError(
-                f"{prefix}classes_ must be at least two distinct labels, got {classes.tolist()!r}"
-            )
-        outputs = self.model_.output_shape[-1]
-        if outputs != len(classes):
-            raise ValueError(
-                f"{prefix}{len(classes)} classes_ but the network has {outputs} outputs"
-            )
-        shape = self.image_shape_
-        if (
-            not isinstance(shape, (tuple, list))
-            or len(shape) != 2
-            or not all(isinstance(v, (int, np.integer)) and v > 0 for v in shape)
-        ):
-            raise ValueError(f"{prefix}image_shape_ must be two positive ints, got {shape!r}")
-        expected = (*tuple(int(v) for v in shape), 1)
-        if tuple(self.model_.input_shape[1:]) != expected:
-            raise ValueError(
-                f"{prefix}image_shape_ {tuple(shape)} but the network takes inputs of shape "
-                f"{tuple(self.model_.input_shape[1:])}"
-            )
-        if self.n_features_in_ != expected[0] * expected[1]:
-            raise ValueError(
-                f"{prefix}n_features_in_={self.n_features_in_!r} but image_shape_ "
-                f"{tuple(shape)} has {expected[0] * expected[1]} pixels"
-            )
-        for weight in self.model_.weights:
-            if not np.isfinite(np.asarray(weight.numpy(), dtype=np.float64)).all():
-                raise ValueError(f"{prefix}the network's weight {weight.path!r} is not finite")
 
 
 def final_classifier(estimator) -> FERClassifier | None:
@@ -750,74 +678,6 @@ def final_classifier(estimator) -> FERClassifier | None:
     if steps:
         return final_classifier(steps[-1][1])
     return None
-
-
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def _check_float32_range(X):
-    """The network computes in float32: larger values would become infinite."""
-    if X.dtype.kind == "f" and X.dtype.itemsize > 4 and X.size:
-        too_large = np.abs(X) > _FLOAT32_MAX
-        if too_large.any():
-            row, column = np.argwhere(too_large)[0]
-            raise ValueError(
-                f"X[{row}, {column}] = {X[row, column]!r} is beyond float32's range "
-                f"(±{_FLOAT32_MAX:.3g}); normalise pixels first (fercls.PixelNormalizer)"
-            )
-
-
-def _flatten(X):
-    """Images (n, h, w[, 1]) -> (flat rows, (h, w)); other input as it is, with None."""
-    if not hasattr(X, "shape") or getattr(X, "ndim", 2) <= 2:
-        return X, None
-    X = np.asarray(X)
-    if X.ndim == 4 and X.shape[3] == 1:
-        X = X[..., 0]
-    if X.ndim != 3:
-        raise ValueError(f"expected images of shape (n, h, w) or (n, h, w, 1), got shape {X.shape}")
-    return X.reshape(len(X), -1), X.shape[1:]
-
-
-def _check_labels(y):
-    """None among the labels gets a clear error rather than a TypeError from sorting."""
-    if y is None:
-        raise ValueError("FERClassifier requires y to be passed, but the target y is None")
-    array = np.asarray(y, dtype=object) if not hasattr(y, "dtype") else np.asarray(y)
-    if array.dtype == object:
-        missing = [i for i, v in enumerate(array.ravel()) if v is None]
-        if missing:
-            raise ValueError(f"y[{missing[0]}] is None; every sample needs a label")
-    return y
-
-
-def _check_callbacks(callbacks):
-    """A list of keras.callbacks.Callback, or None."""
-    if callbacks is None:
-        return []
-    keras = import_keras()
-    if not isinstance(callbacks, (list, tuple)):
-        raise ValueError(
-            f"callbacks must be a list of keras.callbacks.Callback, got {type(callbacks).__name__}"
-        )
-    for i, callback in enumerate(callbacks):
-        if not isinstance(callback, keras.callbacks.Callback):
-            raise ValueError(
-                f"callbacks[{i}] is a {type(callback).__name__}, not a keras.callbacks.Callback"
-            )
-    return list(callbacks)
-
-
-def _split_validation(X, y, weights, fraction, seed):
-    """Stratified hold-out; falls back to a plain split when a class is too rare."""
-    arrays = [X, y] if weights is None else [X, y, weights]
-    try:
-        parts = train_test_split(*arrays, test_size=fraction, random_state=seed, stratify=y)
-    except ValueError:  # a class with a single sample cannot be stratified
-        parts = train_test_split(*arrays, test_size=fraction, random_state=seed)
-    X_train, X_val, y_train, y_val = parts[:4]
-    w_train = parts[4] if weights is not None else None
-    return X_train, X_val, y_train, y_val, w_train
 
 
 def _differs(a, b) -> bool:
