@@ -45,13 +45,6 @@ class Face:
     emotion: str
     probabilities: dict
 
-    def as_dict(self):
-        return {
-            "box": [int(v) for v in self.box],
-            "emotion": self.emotion,
-            "probabilities": {k: round(float(v), 4) for k, v in self.probabilities.items()},
-        }
-
 
 def faces_in_image(image, model, cropper=None) -> list[Face]:
     """Every face in one image with its emotion, largest first.
