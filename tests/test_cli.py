@@ -243,3 +243,38 @@ def test_info_on_the_real_zip_matches_the_data_readme(capsys, fer_zip):
     assert summary["duplicate_groups_with_conflicting_labels"] == 57
     assert summary["duplicate_groups_spanning_training_and_test"] == 531
     assert summary["test_images_identical_to_training"]["PrivateTest"] == 288
+
+
+class _Stdin:
+    """Stands in for sys.stdin: what ``fercls predict -`` reads is ``.buffer``."""
+
+    def __init__(self, data: bytes):
+        self.buffer = io.BytesIO(data)
+
+
+def test_predict_reads_an_image_from_stdin(capsys, trained, tmp_path, monkeypatch):
+    faces, _ = make_faces(n_per_class=1, size=48, n_classes=2)
+    Image.fromarray(faces[0]).save(tmp_path / "crop.png")
+    expected = json.loads(
+        run(capsys, "predict", "--model", trained / "model.fercls", "--format", "json",
+            tmp_path / "crop.png")[1]
+    )[0]["faces"]  # fmt: skip
+    monkeypatch.setattr("sys.stdin", _Stdin(png(faces[0])))
+    code, out, _ = run(
+        capsys, "predict", "--model", trained / "model.fercls", "--format", "json", "-"
+    )
+    assert code == 0
+    (row,) = json.loads(out)
+    assert row["file"] == "-" and row["faces"] == expected
+
+
+def test_predict_reports_unreadable_stdin_in_one_line(capsys, trained, monkeypatch):
+    monkeypatch.setattr("sys.stdin", _Stdin(b"not an image"))
+    code, out, err = run(
+        capsys, "predict", "--model", trained / "model.fercls", "--format", "json", "-"
+    )
+    assert code == 1
+    assert err.strip().splitlines() == ["fercls: error: stdin: not a readable image (…)"] or (
+        err.startswith("fercls: error: stdin: not a readable image") and len(err.splitlines()) == 1
+    )
+    assert json.loads(out)[0]["error"].startswith("stdin: not a readable image")

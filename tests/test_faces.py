@@ -70,6 +70,7 @@ def test_no_face_policy():
     [
         (np.zeros((4, 4, 2)), ValueError, r"expected an image of shape"),
         ("missing.png", FileNotFoundError, "no such image"),
+        (b"\x89PNG not really", ValueError, r"^image bytes: not a readable image"),
     ],
 )
 def test_bad_images_are_rejected(source, error, message):
@@ -98,3 +99,32 @@ def test_pipeline_with_the_pretrained_model_reads_the_astronaut_as_happy(astrona
         FaceCropper(), *[step for _, step in load_pretrained(with_parser=False).steps]
     )
     assert model.predict([astronaut]).tolist() == ["happy"]
+
+
+def test_encoded_image_bytes_read_like_the_file(tmp_path):
+    import io
+
+    from PIL import Image
+
+    from fercls.faces import read_image
+
+    rgb = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    (tmp_path / "x.png").write_bytes(buffer.getvalue())
+    np.testing.assert_array_equal(read_image(buffer.getvalue()), read_image(tmp_path / "x.png"))
+    np.testing.assert_array_equal(read_image(buffer.getvalue()), rgb)
+
+
+def test_oversized_image_bytes_are_refused_before_decoding(monkeypatch):
+    import io
+
+    from PIL import Image
+
+    import fercls.faces as faces
+
+    buffer = io.BytesIO()
+    Image.new("L", (100, 100)).save(buffer, format="PNG")
+    monkeypatch.setattr(faces, "MAX_IMAGE_PIXELS", 5000)
+    with pytest.raises(ValueError, match=r"stdin: 100x100 is too large \(limit 5,000 pixels\)"):
+        faces.read_image(buffer.getvalue(), name="stdin")

@@ -23,9 +23,13 @@ def card():
     return json.loads(path.read_text())["card"]
 
 
-def test_bundled_parameters_are_valid():
-    classifier, _ = load_classifier(resources.files("fercls") / PRETRAINED_DIR)
-    classifier._validate_params()  # load_pipeline overrides some; the file must hold valid ones
+def test_bundled_parameters_are_valid_complete_and_match_the_float32_weights():
+    classifier, meta = load_classifier(resources.files("fercls") / PRETRAINED_DIR)
+    # load_pipeline overrides some; the file itself must hold every parameter, validly.
+    assert set(meta["params"]) == set(FERClassifier().get_params()) - {"random_state"}
+    classifier._validate_params()  # raises InvalidParameterError if one is out of range
+    assert classifier.precision == "float32", "the shipped weights are float32"
+    assert classifier.model_.get_layer("probabilities").compute_dtype == "float32"
 
 
 def test_bundled_files_are_small():

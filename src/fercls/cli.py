@@ -670,18 +670,10 @@ def _read_input_image(source):
 
     if source != STDIN:
         return read_image(source)
-    from PIL import Image
-
-    from ._images import pil_to_array
-
     data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
     if len(data) > MAX_STDIN_BYTES:
         raise ValueError(f"stdin: more than {MAX_STDIN_BYTES:,} bytes; not an image")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return pil_to_array(image, gray=image.mode in ("1", "L", "LA"))
-    except Exception as exc:  # PIL raises many types for what is not an image
-        raise ValueError(f"stdin: not a readable image ({short_reason(exc)})") from None
+    return read_image(data, name="stdin")
 
 
 MAX_STDIN_BYTES = 256 * 1024**2

@@ -9,6 +9,7 @@ no extra margin by default, converted to grayscale and resized to 48×48.
 
 from __future__ import annotations
 
+import io
 import warnings
 from functools import lru_cache
 from numbers import Integral, Real
@@ -32,6 +33,28 @@ MAX_IMAGE_PIXELS = 64_000_000
 
 
 @lru_cache(maxsize=4)
+def _decode(file, name: str) -> np.ndarray:
+    """Decode an image file (a path or a binary file object) with PIL, size-checked first."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        # PIL warns about huge images when opening; the size check below refuses them.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image_file = Image.open(file)
+        with image_file as image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise ValueError(
+                    f"{name}: {image.width}x{image.height} is too large "
+                    f"(limit {MAX_IMAGE_PIXELS:,} pixels)"
+                )
+            return pil_to_array(image, gray=image.mode in ("1", "L", "LA"))
+    except (UnidentifiedImageError, Image.DecompressionBombError, SyntaxError) as exc:
+        raise ValueError(f"{name}: not a readable image ({exc})") from None
+    except OSError as exc:
+        raise ValueError(f"{name}: could not read image ({exc})") from None
+
+
 def haar_cascade(name: str = CASCADE):
     """The OpenCV cascade classifier shipped with opencv-python-headless (cached;
     OpenCV objects do not pickle, so estimators never hold one)."""
@@ -51,35 +74,24 @@ def haar_cascade(name: str = CASCADE):
     return cascade
 
 
-def read_image(source) -> np.ndarray:
+def read_image(source, *, name=None) -> np.ndarray:
     """An image as a uint8 array: (h, w) grayscale or (h, w, 3) RGB.
 
-    ``source`` is a path, or an array (grayscale, RGB or RGBA). Images deeper
-    than 8 bits are scaled by their type's range, not clipped: 16-bit by
-    65535, floats in [0, 1] by 255 (see ``fercls._images.scale_to_uint8``).
+    ``source`` is a path, the bytes of an encoded image file (PNG, JPEG, ...:
+    what ``fercls predict -`` reads from stdin), or an array (grayscale, RGB or
+    RGBA). Images deeper than 8 bits are scaled by their type's range, not
+    clipped: 16-bit by 65535, floats in [0, 1] by 255 (see
+    ``fercls._images.scale_to_uint8``). Files and bytes over
+    ``MAX_IMAGE_PIXELS`` are refused before they are decoded. ``name`` is what
+    error messages call bytes (default ``"image bytes"``).
     """
     if isinstance(source, (str, Path)):
-        from PIL import Image, UnidentifiedImageError
-
         path = Path(source)
         if not path.is_file():
             raise FileNotFoundError(f"no such image: {path}")
-        try:
-            # PIL warns about huge images when opening; the size check below refuses them.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                image_file = Image.open(path)
-            with image_file as image:
-                if image.width * image.height > MAX_IMAGE_PIXELS:
-                    raise ValueError(
-                        f"{path}: {image.width}x{image.height} is too large "
-                        f"(limit {MAX_IMAGE_PIXELS:,} pixels)"
-                    )
-                return pil_to_array(image, gray=image.mode in ("1", "L", "LA"))
-        except (UnidentifiedImageError, Image.DecompressionBombError, SyntaxError) as exc:
-            raise ValueError(f"{path}: not a readable image ({exc})") from None
-        except OSError as exc:
-            raise ValueError(f"{path}: could not read image ({exc})") from None
+        return _decode(path, str(path))
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _decode(io.BytesIO(bytes(source)), name or "image bytes")
     array = np.asarray(source)
     if array.ndim == 3 and array.shape[2] == 4:
         array = array[:, :, :3]
