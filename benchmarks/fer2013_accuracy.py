@@ -144,23 +144,17 @@ def rebuild_in_precision(clf, precision):
     """A classifier with ``clf``'s weights and fitted state in a network built
     under the Keras dtype policy ``precision``, so a warm restart trains at
     that precision (and a bfloat16 run is measured as the float32 it ships as)."""
-    import keras
-
     from fercls import FERClassifier
     from fercls.architectures import build_network
 
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision)
-    try:
-        network = build_network(
-            clf.architecture,
-            (*clf.image_shape_, 1),
-            len(clf.classes_),
-            augment=clf.augment,
-            seed=0,
-        )
-    finally:
-        keras.config.set_dtype_policy(previous)
+    network = build_network(
+        clf.architecture,
+        (*clf.image_shape_, 1),
+        len(clf.classes_),
+        augment=clf.augment,
+        seed=0,
+        precision=precision,
+    )
     network.set_weights(clf.model_.get_weights())
     return FERClassifier.from_keras(
         network,

@@ -37,17 +37,17 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=8, help="timed steps per round")
     args = parser.parse_args(argv)
 
-    from fercls.architectures import ARCHITECTURES, import_keras
+    from fercls.architectures import build_network, import_keras
 
-    keras = import_keras()  # sets TensorFlow's log level before it starts
+    import_keras()  # sets TensorFlow's log level before it starts
     rng = np.random.default_rng(0)
     x = rng.random((args.batch_size, 48, 48, 1), dtype=np.float32)
     y = np.eye(7, dtype=np.float32)[rng.integers(0, 7, args.batch_size)]
     models = {}
     for precision in ("float32", "mixed_bfloat16"):
-        keras.config.set_dtype_policy(precision)
-        model = ARCHITECTURES[args.architecture]((48, 48, 1), 7, augment=True, seed=0)
-        keras.config.set_dtype_policy("float32")
+        model = build_network(
+            args.architecture, (48, 48, 1), 7, augment=True, seed=0, precision=precision
+        )
         model.compile(optimizer="adam", loss="categorical_crossentropy")
         for _ in range(3):  # warm-up: tracing and oneDNN kernel selection
             model.train_on_batch(x, y)

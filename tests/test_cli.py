@@ -274,7 +274,6 @@ def test_predict_reports_unreadable_stdin_in_one_line(capsys, trained, monkeypat
         capsys, "predict", "--model", trained / "model.fercls", "--format", "json", "-"
     )
     assert code == 1
-    assert err.strip().splitlines() == ["fercls: error: stdin: not a readable image (…)"] or (
-        err.startswith("fercls: error: stdin: not a readable image") and len(err.splitlines()) == 1
-    )
+    assert err.startswith("fercls: error: stdin: not a readable image")
+    assert len(err.splitlines()) == 1
     assert json.loads(out)[0]["error"].startswith("stdin: not a readable image")

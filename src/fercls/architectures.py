@@ -231,19 +231,27 @@ def vgg_small(input_shape=(48, 48, 1), n_classes=7, *, augment=True, seed=None):
 ARCHITECTURES = {"simple": simple, "vgg": vgg, "vgg_small": vgg_small}
 
 
-def build_network(architecture, input_shape, n_classes, *, augment=True, seed=None):
+def build_network(
+    architecture, input_shape, n_classes, *, augment=True, seed=None, precision="float32"
+):
     """The uncompiled network ``architecture`` (a name in :data:`ARCHITECTURES` or a
     builder) for images of ``input_shape`` ``(h, w, 1)`` and ``n_classes`` outputs.
 
-    A callable gets ``augment=`` and ``seed=`` only if it accepts them. Raises
-    ``ValueError`` when the network does not have one output per class.
+    A callable gets ``augment=`` and ``seed=`` only if it accepts them. The
+    layers are built under the Keras dtype policy ``precision`` (e.g.
+    ``"mixed_bfloat16"``; ``"auto"`` as in ``FERClassifier``), and the global
+    policy is restored afterwards. Raises ``ValueError`` when the network does
+    not have one output per class.
     """
     import inspect
+
+    from ._precision import dtype_policy, resolve_precision
 
     builder = ARCHITECTURES[architecture] if isinstance(architecture, str) else architecture
     accepted = inspect.signature(builder).parameters
     extra = {k: v for k, v in (("augment", augment), ("seed", seed)) if k in accepted}
-    model = builder(tuple(input_shape), n_classes, **extra)
+    with dtype_policy(resolve_precision(precision)):
+        model = builder(tuple(input_shape), n_classes, **extra)
     if model.output_shape[-1] != n_classes:
         raise ValueError(
             f"architecture returned a model with {model.output_shape[-1]} outputs; "

@@ -31,7 +31,7 @@ from ._inputs import (
     sample_weights,
     split_validation,
 )
-from ._precision import dtype_policy, resolve_precision
+from ._precision import resolve_precision
 from ._tracing import expected_retracing, traced_forward
 from ._views import TEST_TIME_AUGMENTATIONS, augmented_views
 from .architectures import ARCHITECTURES, build_network, import_keras
@@ -475,14 +475,14 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
     def _build_model(self, seed):
         strategy = self._strategy()
         with strategy.scope() if strategy is not None else nullcontext():
-            with dtype_policy(resolve_precision(self.precision)):
-                network = build_network(
-                    self.architecture,
-                    (*self.image_shape_, 1),
-                    len(self.classes_),
-                    augment=self.augment,
-                    seed=seed,
-                )
+            network = build_network(
+                self.architecture,
+                (*self.image_shape_, 1),
+                len(self.classes_),
+                augment=self.augment,
+                seed=seed,
+                precision=self.precision,
+            )
             return self._compile(network)
 
     def _strategy(self):

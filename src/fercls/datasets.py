@@ -409,10 +409,14 @@ def fer2013_path(near=None) -> Path:
     Examples
     --------
     >>> import os
+    >>> saved = os.environ.get("FERCLS_FER2013")
     >>> os.environ["FERCLS_FER2013"] = "/data/fer2013.csv"
     >>> str(fer2013_path())
     '/data/fer2013.csv'
-    >>> del os.environ["FERCLS_FER2013"]
+    >>> if saved is None:
+    ...     del os.environ["FERCLS_FER2013"]
+    ... else:
+    ...     os.environ["FERCLS_FER2013"] = saved
     """
     if os.environ.get(FER2013_ENV):
         return Path(os.environ[FER2013_ENV])

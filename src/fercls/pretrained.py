@@ -21,7 +21,6 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from ._io import read_regular_file, short_reason, write_folder_atomic
-from ._precision import dtype_policy
 from .architectures import ARCHITECTURES, build_network
 from .classifier import FERClassifier
 from .preprocessing import PixelNormalizer, PixelStringParser
@@ -89,14 +88,14 @@ def _network_only(classifier):
 
 def _network_for(params, image_shape, classes):
     """A fresh, uncompiled network of the saved architecture, in float32."""
-    with dtype_policy("float32"):
-        return build_network(
-            params["architecture"],
-            (*image_shape, 1),
-            len(classes),
-            augment=params.get("augment", True),
-            seed=0,
-        )
+    return build_network(
+        params["architecture"],
+        (*image_shape, 1),
+        len(classes),
+        augment=params.get("augment", True),
+        seed=0,
+        precision="float32",
+    )
 
 
 def _jsonable(value):
