@@ -57,6 +57,13 @@ def parse_args(argv=None):
     parser.add_argument("--normalization", default="scale", choices=["scale", "standardize"])
     parser.add_argument("--class-weight", default=None, choices=[None, "balanced"])
     parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument(
+        "--augment",
+        choices=["warp", "crop"],
+        default="warp",
+        help="training augmentation: warp (rotations, zooms, shifts; the default) or crop "
+        "(random 44-pixel crops and random erasing; pair with --tta ten_crop)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--train-limit", type=int, help="use only the first N training images (smoke tests)"
@@ -217,7 +224,7 @@ def main(argv=None):
         optimizer=args.optimizer,
         weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing,
-        augment=not args.no_augment,
+        augment=False if args.no_augment else args.augment,
         class_weight=args.class_weight,
         random_state=args.seed,
         verbose=args.verbose,

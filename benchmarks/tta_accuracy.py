@@ -1,7 +1,7 @@
 """Test-time augmentation of a saved model, measured on FER2013; prints one JSON line.
 
 For each ``FERClassifier(test_time_augmentation=...)`` setting (None, "flip",
-"zoom_flip"): accuracy on PublicTest (the split a setting is chosen on) and, on
+"zoom_flip", "ten_crop"): accuracy on PublicTest (the split a setting is chosen on) and, on
 PrivateTest, accuracy, macro-F1 and the accuracy on the images not
 byte-identical to a training image.
 
@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from fercls.classifier import TEST_TIME_AUGMENTATIONS
 from fercls.datasets import fer2013_path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = fer2013_path(__file__)  # $FERCLS_FER2013, or ../shared/data/fer2013.zip
-SETTINGS = (None, "flip", "zoom_flip")
+SETTINGS = (None, *TEST_TIME_AUGMENTATIONS)
 
 
 def tta_figures(classifier, public, private, unseen):

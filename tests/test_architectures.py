@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from fercls.architectures import ARCHITECTURES, augmentation, import_keras
+from fercls.architectures import (
+    ARCHITECTURES,
+    augmentation,
+    build_network,
+    crop_augmentation,
+    crop_size,
+    import_keras,
+)
 
 
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))
@@ -37,6 +44,61 @@ def test_augmentation_changes_images_only_while_training():
     images = np.random.default_rng(0).random((4, 48, 48, 1), dtype=np.float32)
     np.testing.assert_array_equal(np.asarray(model(images, training=False)), images)
     assert not np.allclose(np.asarray(model(images, training=True)), images)
+
+
+def _window_of(crop, image, size):
+    """The (top, left, mirrored) of the ``size`` window of ``image`` equal to ``crop``."""
+    for mirrored, source in ((False, image), (True, image[:, ::-1])):
+        for top in range(image.shape[0] - size + 1):
+            for left in range(image.shape[1] - size + 1):
+                if np.array_equal(crop, source[top : top + size, left : left + size]):
+                    return top, left, mirrored
+    return None
+
+
+def test_crop_augmentation_takes_random_windows_while_training_and_the_centre_after():
+    keras = import_keras()
+    inputs = keras.Input((48, 48, 1))
+    model = keras.Model(inputs, crop_augmentation(inputs, seed=0, erasing=0.0))
+    images = np.random.default_rng(0).random((32, 48, 48, 1), dtype=np.float32)
+    np.testing.assert_array_equal(np.asarray(model(images, training=False)), images[:, 2:46, 2:46])
+    crops = np.asarray(model(images, training=True))
+    assert crops.shape == (32, 44, 44, 1)
+    windows = [_window_of(crop, image, 44) for crop, image in zip(crops, images, strict=True)]
+    assert None not in windows  # every crop is a true window: no interpolation, no fill
+    assert len({w[:2] for w in windows}) > 3  # per image, not one offset per batch
+    assert {w[2] for w in windows} == {False, True}
+
+
+def test_random_erasing_blanks_a_rectangle_in_about_half_the_training_images():
+    keras = import_keras()
+    inputs = keras.Input((48, 48, 1))
+    model = keras.Model(inputs, crop_augmentation(inputs, seed=0))
+    erased = np.asarray(model(np.ones((400, 48, 48, 1), np.float32), training=True)) == 0
+    hit = erased.any(axis=(1, 2, 3))
+    assert 0.4 < hit.mean() < 0.6
+    area = erased[hit].mean(axis=(1, 2, 3))
+    assert 0.01 < area.min() and area.max() < 0.4
+
+
+def test_crop_size_keeps_equal_margins():
+    assert crop_size(48, 48) == (44, 44)
+    assert crop_size(16, 24, window=0.75) == (12, 18)
+
+
+def test_augment_names_choose_the_input_block():
+    crop = build_network("vgg_small", (48, 48, 1), 7, augment="crop", seed=0)
+    warp = build_network("vgg_small", (48, 48, 1), 7, augment="warp", seed=0)
+    default = build_network("vgg_small", (48, 48, 1), 7, augment=True, seed=0)
+    assert any("center_crop" in layer.name for layer in crop.layers)
+    assert any("random_erasing" in layer.name for layer in crop.layers)
+    assert not any("random_rotation" in layer.name for layer in crop.layers)
+    assert [type(layer) for layer in warp.layers] == [type(layer) for layer in default.layers]
+    assert all(
+        np.array_equal(a, b) for a, b in zip(warp.get_weights(), default.get_weights(), strict=True)
+    )
+    with pytest.raises(ValueError, match=r"augment='rotate'; expected True, False or one of"):
+        build_network("vgg_small", (48, 48, 1), 7, augment="rotate")
 
 
 def test_small_inputs_are_not_augmented():

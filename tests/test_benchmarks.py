@@ -43,7 +43,7 @@ def test_accuracy_benchmark_reports_the_protocol_figures(trained):
         "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"
     }  # fmt: skip
     settings = result["test_time_augmentation"]
-    assert list(settings) == ["None", "flip", "zoom_flip"]
+    assert list(settings) == ["None", "flip", "zoom_flip", "ten_crop"]
     assert settings["None"]["private_accuracy"] == result["private_accuracy"]
     assert settings["None"]["public_accuracy"] == result["public_accuracy"]
     assert settings["None"]["private_unseen_accuracy"] == result["private_unseen_accuracy"]

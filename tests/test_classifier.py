@@ -8,7 +8,7 @@ import pytest
 from helpers import make_faces
 
 from fercls import FERClassifier
-from fercls._views import zoom_in
+from fercls._views import corner_shifts, zoom_in
 from fercls.labels import EMOTIONS
 
 
@@ -272,6 +272,41 @@ def test_zoom_flip_tta_averages_the_zoomed_image_and_its_mirror(fitted, data):
     zooming = clone_fitted(fitted, test_time_augmentation="zoom_flip")
     np.testing.assert_allclose(zooming.predict_proba(X), expected, rtol=1e-5)
     assert not np.allclose(expected, fitted.predict_proba(X), atol=1e-3)
+
+
+def test_ten_crop_tta_averages_the_five_shifted_views_and_their_mirrors(fitted, data):
+    X, _, _ = data
+    views = corner_shifts(X.reshape(-1, 12, 12, 1))
+    flat = [view.reshape(len(X), -1) for view in views]
+    expected = sum(fitted.predict_proba(v) + fitted.predict_proba(mirror(v)) for v in flat) / 10
+    cropping = clone_fitted(fitted, test_time_augmentation="ten_crop")
+    np.testing.assert_allclose(cropping.predict_proba(X), expected, rtol=1e-5)
+
+
+def test_views_are_averaged_block_by_block_with_the_same_result(fitted, data, monkeypatch):
+    import fercls.classifier
+
+    X, _, _ = data
+    cropping = clone_fitted(fitted, test_time_augmentation="ten_crop")
+    whole = cropping.predict_proba(X)
+    monkeypatch.setattr(fercls.classifier, "_VIEWS_BLOCK", 7)  # 72 images: 11 blocks
+    np.testing.assert_allclose(cropping.predict_proba(X), whole, rtol=1e-6)
+
+
+def test_crop_augmentation_trains_predicts_on_the_centre_and_saves(data, tmp_path):
+    import fercls
+
+    X, names, _ = data
+    clf = small(augment="crop", max_iter=2).fit(X, names)
+    assert any("center_crop" in layer.name for layer in clf.model_.layers)
+    path = fercls.save(clf, tmp_path / "crop.fercls")
+    np.testing.assert_array_equal(fercls.load(path).predict_proba(X), clf.predict_proba(X))
+
+
+def test_unknown_augment_name_is_refused_by_fit(data):
+    X, names, _ = data
+    with pytest.raises(ValueError, match=r"'augment' parameter .*'crop'.*Got 'rotate'"):
+        small(augment="rotate").fit(X, names)
 
 
 def test_unknown_tta_set_after_fit_is_refused_by_name(fitted, data):

@@ -11,7 +11,7 @@ import numpy as np
 # (benchmarks/tta_accuracy.py). Crops shifted by 2-3 pixels, tried on the bundled
 # model's previous weights, did not help.
 ZOOM_CROP = 11 / 12
-TEST_TIME_AUGMENTATIONS = ("flip", "zoom_flip")
+TEST_TIME_AUGMENTATIONS = ("flip", "zoom_flip", "ten_crop")
 
 
 def augmented_views(images, augmentation):
@@ -24,9 +24,40 @@ def augmented_views(images, augmentation):
             f"test_time_augmentation={augmentation!r}; expected one of "
             f"{list(TEST_TIME_AUGMENTATIONS)} or None"
         )
-    if augmentation == "zoom_flip":
-        images = zoom_in(images)
-    return [images, np.ascontiguousarray(images[:, :, ::-1])]
+    if augmentation == "ten_crop":
+        views = corner_shifts(images)
+    elif augmentation == "zoom_flip":
+        views = [zoom_in(images)]
+    else:
+        views = [images]
+    return [mirrored for view in views for mirrored in (view, mirror(view))]
+
+
+def mirror(images):
+    """Each (n, h, w, c) image flipped left to right."""
+    return np.ascontiguousarray(images[:, :, ::-1])
+
+
+def corner_shifts(images, window=ZOOM_CROP):
+    """The images, and the images shifted so that their centre ``window`` crop
+    shows each corner crop instead: the five crops of "ten crop" testing, for a
+    network that crops its input's centre (``augment="crop"``).
+
+    A shift moves the content by the crop margin, filling with the edge pixels;
+    the network's central crop then never sees the filled border.
+    """
+    from .architectures import crop_size
+
+    height, width = images.shape[1:3]
+    crop_h, crop_w = crop_size(height, width, window)
+    dy, dx = (height - crop_h) // 2, (width - crop_w) // 2
+    rows, cols = np.arange(height), np.arange(width)
+    views = [images]
+    for sy, sx in ((dy, dx), (dy, -dx), (-dy, dx), (-dy, -dx)):
+        # Output pixel (r, c) shows input pixel (r - sy, c - sx), clipped at the edge.
+        shifted = images[:, np.clip(rows - sy, 0, height - 1)]
+        views.append(np.ascontiguousarray(shifted[:, :, np.clip(cols - sx, 0, width - 1)]))
+    return views
 
 
 def zoom_in(images, fraction=ZOOM_CROP):

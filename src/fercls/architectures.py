@@ -29,12 +29,21 @@ __all__ = [
     "vgg",
     "vgg_small",
     "augmentation",
+    "crop_augmentation",
+    "AUGMENTATIONS",
     "import_keras",
 ]
 
 # Smaller images are not pictures (scikit-learn's checks feed 1×n strips), so
 # geometric augmentation is skipped below this size.
 MIN_AUGMENT_SIZE = 8
+
+#: Named training augmentations: ``"warp"`` (what ``augment=True`` means) and ``"crop"``.
+AUGMENTATIONS = ("warp", "crop")
+
+# The "crop" augmentation's window: the central 11/12 of each side (44 of 48
+# pixels), the same window as the "zoom_flip" test-time view.
+CROP_WINDOW = 11 / 12
 
 
 def import_keras():
@@ -97,12 +106,71 @@ def augmentation(inputs, *, seed=None, flip=True, rotation=10.0, zoom=0.1, trans
     return x
 
 
+def crop_augmentation(inputs, *, seed=None, window=CROP_WINDOW, erasing=0.5):
+    """Random crops, flips and erasing while training; the central crop always.
+
+    The published FER2013 VGG recipes train on random crops (e.g. 44 of 48
+    pixels) and test on the centre. Here the network keeps its full-size input:
+    a random shift of up to the crop margin (nearest pixel, so no
+    interpolation) followed by the central crop *is* a random crop, and at
+    prediction the shift is an identity, leaving the centre crop. Random
+    erasing then blanks a rectangle (2-33 % of the area, filled with 0) in a
+    share ``erasing`` of the training images. Every layer is a built-in Keras
+    layer, so saved and exported networks load without fercls.
+
+    Parameters
+    ----------
+    inputs : KerasTensor
+        Images of shape (h, w, channels).
+    seed : int or None
+        Seeds every random layer, for repeatable training.
+    window : float
+        Side of the crop as a fraction of the image side.
+    erasing : float
+        Probability that a training image gets an erased rectangle; 0 turns
+        erasing off.
+    """
+    keras = import_keras()
+    layers = keras.layers
+    seeds = _Seeds(seed)
+    height, width = inputs.shape[1], inputs.shape[2]
+    crop_h, crop_w = crop_size(height, width, window)
+    x = layers.RandomFlip("horizontal", seed=seeds.next())(inputs)
+    x = layers.RandomTranslation(
+        (height - crop_h) / 2 / height,
+        (width - crop_w) / 2 / width,
+        fill_mode="nearest",
+        interpolation="nearest",
+        seed=seeds.next(),
+    )(x)
+    x = layers.CenterCrop(crop_h, crop_w)(x)
+    if erasing:
+        x = layers.RandomErasing(
+            factor=(erasing, erasing),  # equal bounds: exactly this probability
+            scale=(0.02, 0.33),
+            fill_value=0.0,
+            value_range=(0.0, 1.0),  # only bounds the fill value
+            seed=seeds.next(),
+        )(x)
+    return x
+
+
+def crop_size(height, width, window=CROP_WINDOW):
+    """The (h, w) of the central crop: ``window`` of each side, with equal margins."""
+    crop_h = height - 2 * round(height * (1 - window) / 2)
+    crop_w = width - 2 * round(width * (1 - window) / 2)
+    return crop_h, crop_w
+
+
 def _input_block(input_shape, augment, seeds):
     keras = import_keras()
     inputs = keras.Input(shape=tuple(input_shape), name="pixels")
     x = inputs
     if augment and min(input_shape[:2]) >= MIN_AUGMENT_SIZE:
-        x = augmentation(x, seed=seeds.next())
+        if augment == "crop":
+            x = crop_augmentation(x, seed=seeds.next())
+        else:
+            x = augmentation(x, seed=seeds.next())
     return inputs, x
 
 
@@ -247,6 +315,10 @@ def build_network(
 
     from ._precision import dtype_policy, resolve_precision
 
+    if not isinstance(augment, (bool, np.bool_)) and augment not in AUGMENTATIONS:
+        raise ValueError(
+            f"augment={augment!r}; expected True, False or one of {list(AUGMENTATIONS)}"
+        )
     builder = ARCHITECTURES[architecture] if isinstance(architecture, str) else architecture
     accepted = inspect.signature(builder).parameters
     extra = {k: v for k, v in (("augment", augment), ("seed", seed)) if k in accepted}

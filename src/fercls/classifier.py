@@ -34,13 +34,16 @@ from ._inputs import (
 from ._precision import resolve_precision
 from ._tracing import expected_retracing, traced_forward
 from ._views import TEST_TIME_AUGMENTATIONS, augmented_views
-from .architectures import ARCHITECTURES, build_network, import_keras
+from .architectures import ARCHITECTURES, AUGMENTATIONS, build_network, import_keras
 
 __all__ = ["FERClassifier", "TEST_TIME_AUGMENTATIONS", "final_classifier", "resolve_precision"]
 
 # Images per forward pass at prediction: large enough for throughput, small
 # enough that activations of the default network stay well under 1 GB.
 _PREDICT_BATCH = 256
+# Images whose test-time views are built at once: bounds the views' memory
+# ("ten_crop" makes ten copies) while small calls still take one forward pass.
+_VIEWS_BLOCK = 1024
 
 
 class FERClassifier(ClassifierMixin, BaseEstimator):
@@ -98,10 +101,16 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         Smallest improvement that counts.
     label_smoothing : float, default=0.0
         Label smoothing of the cross-entropy loss.
-    augment : bool, default=True
-        Random flips, rotations, zooms and shifts while training (Keras
-        preprocessing layers inside the model; inactive at prediction).
-        Skipped for inputs smaller than 8×8, which are not pictures.
+    augment : bool or {"warp", "crop"}, default=True
+        Training augmentation, built from Keras preprocessing layers inside
+        the model. ``True`` or ``"warp"``: random flips, rotations (±10°),
+        zooms and shifts (±10 %), inactive at prediction. ``"crop"``: the
+        published FER2013 recipe's random crops of 11/12 of each side (44 of 48
+        pixels), flips and random erasing (half the images, 2-33 % of the
+        area); the network then always sees the central crop, also at
+        prediction (see ``test_time_augmentation="ten_crop"``). ``False``:
+        none. Skipped for inputs smaller than 8×8, which are not pictures. A
+        callable ``architecture`` receives the value as given.
     class_weight : dict, "balanced" or None, default=None
         Weights per class, multiplied into ``sample_weight``. ``"balanced"``
         weights inversely to class frequency.
@@ -134,11 +143,15 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         bfloat16 trained ``vgg_small`` 1.34x faster
         (``benchmarks/precision_throughput.py``) and as accurately; it stays
         opt-in because a seed then gives different models on different CPUs.
-    test_time_augmentation : {"flip", "zoom_flip"} or None, default=None
-        Average the probabilities of two views of each image at prediction
-        (twice the compute). ``"flip"``: the image and its left-right mirror.
-        ``"zoom_flip"``: the central 11/12 of the image enlarged back to full
-        size (bilinear), and its mirror. Can be set after ``fit``.
+    test_time_augmentation : {"flip", "zoom_flip", "ten_crop"} or None, default=None
+        Average the probabilities of several views of each image at
+        prediction. ``"flip"``: the image and its left-right mirror (twice the
+        compute). ``"zoom_flip"``: the central 11/12 of the image enlarged
+        back to full size (bilinear), and its mirror (twice). ``"ten_crop"``:
+        the centre and the four corner crops of 11/12 of each side, each with
+        its mirror (ten times), for networks trained with ``augment="crop"``;
+        the crops are made by shifting the image under the network's central
+        crop. Can be set after ``fit``.
         ``docs/model_card.md`` gives the measured effect of each on the bundled
         model.
 
@@ -188,7 +201,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
-        "augment": ["boolean"],
+        "augment": ["boolean", StrOptions(set(AUGMENTATIONS))],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "image_shape": [tuple, list, None],
         "random_state": ["random_state"],
@@ -592,10 +605,19 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         images = self._to_images(self._check_predict_data(X))
+        if self.test_time_augmentation is None:
+            return self._normalized(self._forward(images))
+        blocks = range(0, len(images), _VIEWS_BLOCK)
+        return np.concatenate([self._view_average(images[i : i + _VIEWS_BLOCK]) for i in blocks])
+
+    def _view_average(self, images):
         views = augmented_views(images, self.test_time_augmentation)
-        # One forward pass over all views: a single small call costs less than two.
-        outputs = self._forward(np.concatenate(views) if len(views) > 1 else views[0])
-        probabilities = outputs.reshape(len(views), len(images), -1).sum(axis=0)
+        # One forward pass over all views: a single small call costs less than several.
+        outputs = self._forward(np.concatenate(views))
+        return self._normalized(outputs.reshape(len(views), len(images), -1).sum(axis=0))
+
+    @staticmethod
+    def _normalized(probabilities):
         return probabilities / probabilities.sum(axis=1, keepdims=True)
 
     def _forward(self, images):

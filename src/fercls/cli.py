@@ -505,9 +505,10 @@ def run_train(args) -> int:
 
 # ----------------------------------------------------------------- evaluate
 TTA_HELP = (
-    "test-time augmentation: average the probabilities of two views of each image, "
-    "the image and its mirror (flip) or an 11/12 central zoom and its mirror (zoom_flip); "
-    "more accurate, twice the prediction time"
+    "test-time augmentation: average the probabilities of several views of each image: "
+    "the image and its mirror (flip) or an 11/12 central zoom and its mirror (zoom_flip), "
+    "twice the prediction time; or five 11/12 crops and their mirrors (ten_crop, for "
+    "models trained with crop augmentation), ten times"
 )
 
 
