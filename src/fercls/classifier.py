@@ -588,7 +588,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         classifier.best_iteration_ = None if best_iteration is None else int(best_iteration)
         classifier.history_ = {k: list(v) for k, v in (history or {}).items()}
         classifier.model_ = classifier._compile(network)
-        classifier._check_loaded_state(None)
+        check_fitted_state(classifier, None)
         return classifier
 
     # -------------------------------------------------------------- predict
@@ -680,11 +680,6 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
 
     def _to_images(self, X):
         return np.asarray(X, dtype=np.float32).reshape(-1, *self.image_shape_, 1)
-
-    def _check_loaded_state(self, where):
-        """Refuse a fitted state that contradicts itself (read from a file, it is
-        input); see :func:`fercls._inputs.check_fitted_state`."""
-        check_fitted_state(self, where)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -28,6 +28,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from ._inputs import check_fitted_state
 from ._io import checked_zip_entries, read_zip_member, short_reason, write_atomic
 from ._version import __version__
 
@@ -77,6 +78,8 @@ _FORMER_NAMES = {
     ),
 }
 _PIPELINES = {"sklearn.pipeline.Pipeline", "imblearn.pipeline.Pipeline"}
+# The one class with a network, whose fitted state is checked for consistency.
+_NETWORK_CLASS = "fercls.FERClassifier"
 # Learned attributes: public names ending in "_", plus the classifier's seed,
 # which resumed training needs to redraw the same validation split.
 _STATE_NAME = re.compile(r"^(?:[a-z][a-z0-9_]*_|_seed_)$")
@@ -401,9 +404,8 @@ def _build(description, archive, scratch: Path, path: Path, *, where: str):
         setattr(estimator, key, value)
     if "network" in description:
         estimator.model_ = _load_network(archive, description["network"], scratch, path)
-    check_consistent = getattr(estimator, "_check_loaded_state", None)
-    if check_consistent is not None:
-        check_consistent(f"{path}: {where}")
+    if name == _NETWORK_CLASS:
+        check_fitted_state(estimator, f"{path}: {where}")
     return estimator
 
 
