@@ -53,6 +53,9 @@ def parse_args(argv=None):
     )
     parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument(
+        "--ema", type=float, default=None, help="ema_momentum: average the weights (e.g. 0.999)"
+    )
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--normalization", default="scale", choices=["scale", "standardize"])
     parser.add_argument("--class-weight", default=None, choices=[None, "balanced"])
@@ -223,6 +226,7 @@ def main(argv=None):
         n_iter_no_change=10_000,
         optimizer=args.optimizer,
         weight_decay=args.weight_decay,
+        ema_momentum=args.ema,
         label_smoothing=args.label_smoothing,
         augment=False if args.no_augment else args.augment,
         class_weight=args.class_weight,

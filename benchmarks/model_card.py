@@ -57,6 +57,7 @@ Recall per class on PrivateTest:
 
 {tta_section}
 {calibration_section}
+{ablation_section}
 For comparison (published single networks trained on FER2013 alone): human
 labellers about 65 %, mini-Xception about 66 %, VGG variants 72.7–73.3 %. This
 model was trained on a 2-core CPU within time budgets, and is below those
@@ -84,9 +85,11 @@ closes the gap continues (see the project issues).
 
 TTA_INTRO = """### With test-time augmentation
 `load_pretrained(test_time_augmentation=...)` (or `--tta` on `fercls evaluate` and
-`fercls predict`) averages the probabilities of two views of each image, at twice
-the prediction cost; `predict` does not use it unless asked. `"zoom_flip"` was
-chosen on PublicTest. Measured by `python benchmarks/tta_accuracy.py`:
+`fercls predict`) averages the probabilities of several views of each image: two
+for `"flip"` and `"zoom_flip"` (twice the prediction cost), ten for `"ten_crop"`
+(ten times; made for networks trained with `augment="crop"`, which this one was
+not). `predict` does not use it unless asked. `"zoom_flip"` was chosen on
+PublicTest. Measured by `python benchmarks/tta_accuracy.py`:
 
 """
 
@@ -137,6 +140,44 @@ def calibration_section(calibration, folder):
         priv_nll_before=before["private"]["nll"],
         priv_nll_after=after["private"]["nll"],
     )
+
+
+ABLATIONS = Path(__file__).resolve().parent / "results" / "ablations"
+
+ABLATION_INTRO = """## Recipe ablations: 30-minute runs
+Each row trains `vgg_small` from scratch for 30 minutes of this 2-core CPU, seed 0, on
+`Training`, keeps the best `PublicTest` epoch and reports `PrivateTest`; each row changes
+one thing from the row it names. The best test-time augmentation is chosen on PublicTest.
+Files: `benchmarks/results/ablations/` (`benchmarks/record_ablation.py` writes them).
+
+| run | change | epochs | training images/s | PublicTest | PrivateTest | not identical to a training image | best TTA (on PublicTest): PublicTest / PrivateTest |
+|---|---|---|---|---|---|---|---|
+"""
+
+
+def best_tta(figures):
+    """The test-time augmentation setting with the best PublicTest accuracy."""
+    setting = max(figures, key=lambda name: figures[name]["public_accuracy"])
+    return setting, figures[setting]
+
+
+def ablation_section(folder=ABLATIONS):
+    """The ablation table and each row's command; empty when none is recorded."""
+    rows = [json.loads(path.read_text()) for path in sorted(Path(folder).glob("*.json"))]
+    if not rows:
+        return ""
+    lines, commands = [], []
+    for number, row in enumerate(rows, 1):
+        setting, tta = best_tta(row["test_time_augmentation"])
+        name = "none" if setting == "None" else f'`"{setting}"`'
+        lines.append(
+            f"| {number} | {row['change']} | {row['epochs']} "
+            f"| {row['train_images_per_second']:.0f} | {row['public_accuracy']:.2%} "
+            f"| **{row['private_accuracy']:.2%}** | {row['private_unseen_accuracy']:.2%} "
+            f"| {name}: {tta['public_accuracy']:.2%} / {tta['private_accuracy']:.2%} |"
+        )
+        commands.append(f"{number}. `{row['command']}`")
+    return ABLATION_INTRO + "\n".join(lines) + "\n\nCommands:\n\n" + "\n".join(commands) + "\n"
 
 
 def precisions(stages):
@@ -220,6 +261,7 @@ def main(folder, note=""):
             private_unseen_accuracy=card["private_unseen_accuracy"],
             tta_section=tta_section(card.get("test_time_augmentation")),
             calibration_section=calibration_section(card.get("calibration"), folder.as_posix()),
+            ablation_section=ablation_section(),
             precision=precisions(stages),
             public_accuracy=card["public_accuracy"],
             recall_header=" | ".join(recall),

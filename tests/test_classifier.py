@@ -521,3 +521,22 @@ def test_weight_decay_shrinks_the_weights(data):
 
     # Decoupled: each of the 15 steps scales the weights by 1 - 1e-3 * 30 = 0.97.
     assert kernel_norm(weight_decay=30.0) < 0.8 * kernel_norm()
+
+
+def test_ema_weights_are_the_ones_validated_and_kept(data):
+    X, names, _ = data
+    clf = small(ema_momentum=0.9, max_iter=4, learning_rate_init=0.01)
+    clf.fit(X[::2], names[::2], validation_data=(X[1::2], names[1::2]))
+    assert clf.model_.optimizer.use_ema and clf.model_.optimizer.ema_momentum == 0.9
+    best = clf.best_iteration_
+    # The restored weights score on the validation set what the best epoch logged.
+    assert clf.score(X[1::2], names[1::2]) == pytest.approx(clf.history_["val_accuracy"][best - 1])
+
+
+def test_without_validation_ema_leaves_the_averaged_weights_in_the_network(data):
+    X, names, _ = data
+    clf = small(ema_momentum=0.9, max_iter=2).fit(X, names)
+    optimizer = clf.model_.optimizer
+    averages = optimizer._model_variables_moving_average  # Keras keeps no public handle
+    for variable, average in zip(clf.model_.trainable_variables, averages, strict=True):
+        np.testing.assert_array_equal(np.asarray(variable), np.asarray(average))

@@ -5,6 +5,7 @@ import math
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from fercls._training import (
     CosineDecay,
@@ -12,6 +13,7 @@ from fercls._training import (
     LoopState,
     TrackBest,
     TrainingLoop,
+    ValidateAveraged,
     training_batches,
 )
 
@@ -105,6 +107,34 @@ def test_the_loop_runs_its_callbacks_in_the_documented_order():
     loop = TrainingLoop(
         estimator, 5, continuing=False, has_validation=False, checkpoint="x.fercls", resume=None
     )
-    names = [type(callback).__name__ for callback in loop.callbacks]
+    names = [type(callback).__name__ for callback in loop.callbacks()]
     assert names == ["RecordHistory", "TrackBest", "HalveOnPlateau", "Snapshot", "Checkpoint"]
+    averaging = ValidateAveraged(validation=None)
+    assert loop.callbacks(averaging)[0] is averaging  # validation logs first, for the rest
     assert not loop.rollback(), "nothing to roll back to before the first epoch of a fresh fit"
+
+
+def test_validate_averaged_scores_the_averaged_weights_and_gives_back_the_raw_ones():
+    inputs = keras.Input((2,))
+    network = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+    network.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=0.1, use_ema=True, ema_momentum=0.9),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 2)).astype(np.float32)
+    y = np.eye(2, dtype=np.float32)[(x[:, 0] > 0).astype(int)]
+    network.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    network.set_weights([w + 1.0 for w in network.get_weights()])  # raw now far from average
+    raw = network.get_weights()
+    batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    callback = attached(ValidateAveraged(validation=batches), network)
+    logs = {"loss": 0.5}
+    callback.on_epoch_end(0, logs)
+    assert all(np.array_equal(a, b) for a, b in zip(network.get_weights(), raw, strict=True))
+    assert not np.allclose(callback.averaged[0], raw[0])
+    network.set_weights(callback.averaged)
+    expected = network.evaluate(x, y, verbose=0, return_dict=True)
+    assert logs["loss"] == 0.5 and logs["val_loss"] == pytest.approx(expected["loss"])
+    assert logs["val_accuracy"] == pytest.approx(expected["accuracy"])

@@ -1,7 +1,8 @@
 """The training loop behind ``FERClassifier.fit``: input batches and small Keras callbacks.
 
 Each callback does one job, in the order Keras calls them at the end of an
-epoch: :class:`RecordHistory` (``history_``, ``n_iter_``), :class:`TrackBest`
+epoch: :class:`ValidateAveraged` (with ``ema_momentum``: validation on the
+averaged weights), :class:`RecordHistory` (``history_``, ``n_iter_``), :class:`TrackBest`
 (best score, best weights, early stopping), :class:`HalveOnPlateau` (the
 ``"adaptive"`` schedule), :class:`Snapshot` (what an interruption rolls back
 to) and :class:`Checkpoint` (the ``.fercls`` file a rerun resumes from).
@@ -94,14 +95,44 @@ class CosineDecay(Callback):
         self.model.optimizer.learning_rate = 0.5 * self.rate * (1 + math.cos(math.pi * progress))
 
 
+class ValidateAveraged(Callback):
+    """With an optimizer that averages the weights (``use_ema``): scores the
+    averaged weights on the validation batches and logs them as ``val_*``, so
+    the best epoch is chosen, and kept, on the weights that will be used.
+
+    The network holds the raw weights again when this returns, so training,
+    snapshots and checkpoints continue from them; :attr:`averaged` keeps the
+    averaged ones for :class:`TrackBest`.
+    """
+
+    def __init__(self, validation):
+        super().__init__()
+        self.validation = validation
+        self.averaged = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        model = self.model
+        raw = model.get_weights()
+        model.optimizer.finalize_variable_values(model.trainable_variables)
+        self.averaged = model.get_weights()
+        scores = model.evaluate(self.validation, verbose=0, return_dict=True)
+        model.set_weights(raw)
+        if logs is not None:
+            logs.update({f"val_{name}": value for name, value in scores.items()})
+
+
 class TrackBest(Callback):
     """Keeps the best epoch (its weights too, with a validation set) and stops
-    after ``patience`` epochs without an improvement of more than ``tol``."""
+    after ``patience`` epochs without an improvement of more than ``tol``.
 
-    def __init__(self, state: LoopState, *, has_validation, tol, patience):
+    ``weights`` gives the weights to keep (by default the network's own).
+    """
+
+    def __init__(self, state: LoopState, *, has_validation, tol, patience, weights=None):
         super().__init__()
         self.state, self.tol, self.patience = state, tol, patience
         self.has_validation = has_validation
+        self.weights = weights
         # Validation accuracy rises; training loss falls: compare sign * value.
         self.metric, self.sign = ("val_accuracy", 1.0) if has_validation else ("loss", -1.0)
 
@@ -111,7 +142,7 @@ class TrackBest(Callback):
         if score > state.best + self.tol:
             state.best, state.best_epoch, state.stale, state.plateau = score, epoch + 1, 0, 0
             if self.has_validation:
-                state.best_weights = self.model.get_weights()
+                state.best_weights = self.weights() if self.weights else self.model.get_weights()
         else:
             state.stale += 1
             state.plateau += 1
@@ -196,26 +227,29 @@ class TrainingLoop:
         else:
             self.state = LoopState(first_epoch=estimator.n_iter_, epochs=epochs)
         self.snapshot = Snapshot(estimator, take_now=continuing)
-        self.callbacks = self._callbacks(has_validation, checkpoint)
+        self.has_validation, self.checkpoint = has_validation, checkpoint
 
-    def _callbacks(self, has_validation, checkpoint):
+    def callbacks(self, averaging=None):
+        """The loop's callbacks, in order; ``averaging`` is a :class:`ValidateAveraged`."""
         estimator, state = self.estimator, self.state
-        callbacks = [RecordHistory(estimator)]
+        callbacks = [] if averaging is None else [averaging]
+        callbacks.append(RecordHistory(estimator))
         if estimator.learning_rate == "cosine":
             callbacks.append(CosineDecay(estimator.learning_rate_init, state))
         callbacks.append(
             TrackBest(
                 state,
-                has_validation=has_validation,
+                has_validation=self.has_validation,
                 tol=estimator.tol,
                 patience=estimator.n_iter_no_change,
+                weights=None if averaging is None else lambda: averaging.averaged,
             )
         )
         if estimator.learning_rate == "adaptive":
             callbacks.append(HalveOnPlateau(state, max(2, estimator.n_iter_no_change // 3)))
         callbacks.append(self.snapshot)
-        if checkpoint is not None:
-            callbacks.append(Checkpoint(estimator, checkpoint, state))
+        if self.checkpoint is not None:
+            callbacks.append(Checkpoint(estimator, self.checkpoint, state))
         return callbacks
 
     def run(self, images, labels, weights, validation, *, seed, extra_callbacks=()):
@@ -237,9 +271,12 @@ class TrainingLoop:
                 first_epoch=estimator.n_iter_,
                 n_epochs=remaining,
             )
-            val = None
+            val = averaging = None
             if validation is not None:
                 val = validation_batches(*validation, estimator.batch_size, n_classes)
+                if estimator.ema_momentum is not None:
+                    # Validate the averaged weights ourselves, not the raw ones in fit.
+                    val, averaging = None, ValidateAveraged(val)
             # Each new network traces Keras's train step once: expected, not a problem.
             with expected_retracing():
                 estimator.model_.fit(
@@ -248,7 +285,7 @@ class TrainingLoop:
                     validation_data=val,
                     initial_epoch=estimator.n_iter_,
                     epochs=estimator.n_iter_ + remaining,
-                    callbacks=[*self.callbacks, *extra_callbacks],
+                    callbacks=[*self.callbacks(averaging), *extra_callbacks],
                     shuffle=False,  # the batches are already shuffled, with our seed
                     verbose=estimator.verbose,
                 )

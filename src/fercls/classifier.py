@@ -88,6 +88,14 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         AdamW): each step also scales the weights by ``1 - rate *
         weight_decay``, where ``rate`` is the current learning rate. 0 turns it
         off.
+    ema_momentum : float or None, default=None
+        Keep an exponential moving average of the weights (Keras's
+        ``use_ema``): after each step, ``average = ema_momentum * average +
+        (1 - ema_momentum) * weights``. The averaged weights are the ones
+        validated each epoch (so the best epoch is chosen on them), restored
+        as the best epoch's, and the network's weights when ``fit`` returns;
+        training itself continues on the raw weights. ``0.999`` averages over
+        about a thousand steps. None turns it off.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified),
         stop when validation accuracy has not improved by ``tol`` for
@@ -196,6 +204,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         "learning_rate": [StrOptions({"constant", "adaptive", "cosine"})],
         "optimizer": [StrOptions({"adam", "sgd"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "ema_momentum": [Interval(Real, 0, 1, closed="neither"), None],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -222,6 +231,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         learning_rate="adaptive",
         optimizer="adam",
         weight_decay=0.0,
+        ema_momentum=None,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -244,6 +254,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.optimizer = optimizer
         self.weight_decay = weight_decay
+        self.ema_momentum = ema_momentum
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -510,6 +521,8 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         options = {"learning_rate": self.learning_rate_init}
         if self.weight_decay:
             options["weight_decay"] = self.weight_decay
+        if self.ema_momentum is not None:
+            options.update(use_ema=True, ema_momentum=self.ema_momentum)
         if self.optimizer == "sgd":
             optimizer = keras.optimizers.SGD(momentum=0.9, nesterov=True, **options)
         else:
