@@ -55,7 +55,7 @@ def record(run_folder, name, change, out=ABLATIONS):
     row.update({key: card[key] for key in KEPT if key in card})
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"
-    path.write_text(json.dumps(row, indent=2) + "\n")
+    path.write_text(json.dumps(row, indent=2, ensure_ascii=False) + "\n")
     return path
 
 

@@ -221,6 +221,7 @@ def test_cosine_schedule_decays_the_learning_rate(data):
     )
 
 
+@pytest.mark.slow  # starts Python processes that import TensorFlow
 def test_same_seed_gives_identical_predictions_in_two_processes(tmp_path, data):
     X, names, _ = data
     np.save(tmp_path / "X.npy", X)
@@ -447,6 +448,7 @@ print(json.dumps({{"replicas": strategy.num_replicas_in_sync,
 """
 
 
+@pytest.mark.slow  # starts Python processes that import TensorFlow
 def test_mirrored_strategy_trains_on_two_logical_cpus():
     """The multi-GPU path, on two logical CPU devices (they must be set before
     TensorFlow starts, hence a fresh process)."""

@@ -113,6 +113,7 @@ def reload_in_fresh_process(model_path, X):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # starts Python processes that import TensorFlow
 def test_joblib_pickle_loads_in_another_process_with_identical_probabilities(strings, tmp_path):
     X, y = strings
     pipe = design_card_pipeline(144).fit(X, y)
@@ -162,6 +163,7 @@ def test_design_card_pipeline_on_real_fer2013_strings(real_strings, tmp_path):
     )
 
 
+@pytest.mark.slow  # starts Python processes that import TensorFlow
 def test_grid_search_on_a_dask_local_cluster_of_two_worker_processes(monkeypatch):
     """Distributed search: the same GridSearchCV, run by dask.distributed workers,
     each of which limits TensorFlow to the one thread dask gives it."""

@@ -54,6 +54,7 @@ def test_pipeline_round_trip_predicts_identically(pipeline, saved, data):
     assert classifier.classes_.dtype == pipeline[-1].classes_.dtype
 
 
+@pytest.mark.slow  # starts Python processes that import TensorFlow
 def test_loads_in_a_fresh_process(saved, data, tmp_path):
     X, _ = data
     np.save(tmp_path / "X.npy", X)

@@ -32,6 +32,7 @@ def test_nothing_changes_without_a_valid_share_or_with_explicit_settings(environ
     assert environ == before
 
 
+@pytest.mark.slow  # starts Python processes that import TensorFlow
 def test_a_joblib_worker_gets_its_share_applied_when_fercls_starts_tensorflow():
     from joblib import Parallel, delayed
 
