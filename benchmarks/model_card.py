@@ -26,8 +26,8 @@ predicts one of seven emotions: {emotions}.
 - **Selection**: the epoch with the best `PublicTest` accuracy (3,589 images)
   was kept (epoch {best_epoch} of {epochs}).
 - **Recipe**: Adam with a cosine learning-rate decay over each run's time budget
-  {schedule}; batch size {batch_size}; augmentation inside the network (horizontal
-  flip, ±10° rotation, 10 % zoom, 10 % shift); dropout 0.25 per block and 0.5
+  {schedule}; batch size {batch_size}; augmentation inside the network
+  ({augmentation}); dropout 0.25 per block and 0.5
   before the classifier; label smoothing {label_smoothing}; class weights: {class_weight};
   compute precision {precision}.
 - **Commands** (from the repository root, with `../shared/data/fer2013.zip` present),
@@ -180,6 +180,32 @@ def ablation_section(folder=ABLATIONS):
     return ABLATION_INTRO + "\n".join(lines) + "\n\nCommands:\n\n" + "\n".join(commands) + "\n"
 
 
+AUGMENTATION_PHRASES = {
+    "warp": "horizontal flip, ±10° rotation, 10 % zoom, 10 % shift",
+    "crop": "random 44×44 crops of the 48×48 face, horizontal flip, random erasing of 2–33 % "
+    "of the area in half the images; the network sees the central crop at prediction",
+}
+
+
+def stage_augmentation(stage):
+    """The training augmentation of one run, read from its command."""
+    return "crop" if "--augment crop" in (stage.get("command") or "") else "warp"
+
+
+def augmentations(stages):
+    """The augmentation of each run, as one phrase."""
+    used = [stage_augmentation(stage) for stage in stages]
+    if len(set(used)) == 1:
+        return AUGMENTATION_PHRASES[used[0]]
+    parts = []
+    for kind in dict.fromkeys(used):
+        runs = [str(n) for n, k in enumerate(used, 1) if k == kind]
+        parts.append(
+            f"run{'s' if len(runs) > 1 else ''} {', '.join(runs)}: {AUGMENTATION_PHRASES[kind]}"
+        )
+    return "; ".join(parts)
+
+
 def precisions(stages):
     """The compute precision of each run, as one phrase."""
     used = [stage.get("precision") or "float32" for stage in stages]
@@ -263,6 +289,7 @@ def main(folder, note=""):
             calibration_section=calibration_section(card.get("calibration"), folder.as_posix()),
             ablation_section=ablation_section(),
             precision=precisions(stages),
+            augmentation=augmentations(stages),
             public_accuracy=card["public_accuracy"],
             recall_header=" | ".join(recall),
             recall_rule="|".join("---" for _ in recall),

@@ -73,3 +73,13 @@ def test_the_ablation_table_lists_runs_in_name_order_with_the_tta_best_on_public
     assert '| **62.50%** | 61.38% | `"zoom_flip"`: 62.64% / 64.64% |' in section
     assert "2. `python benchmarks/fer2013_accuracy.py --minutes 30 --augment crop`" in section
     assert card.ablation_section(tmp_path / "none") == ""
+
+
+def test_the_recipe_names_each_runs_augmentation_from_its_command():
+    card = script("model_card")
+    warp = {"command": "python benchmarks/fer2013_accuracy.py --minutes 55"}
+    crop = {"command": "python benchmarks/fer2013_accuracy.py --minutes 45 --augment crop"}
+    assert card.augmentations([warp, warp]) == card.AUGMENTATION_PHRASES["warp"]
+    phrase = card.augmentations([warp, warp, crop])
+    assert phrase.startswith("runs 1, 2: horizontal flip, ±10° rotation")
+    assert "; run 3: random 44×44 crops" in phrase
