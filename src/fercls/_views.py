@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from .architectures import CROP_WINDOW, crop_size
+
 # The "zoom_flip" test-time view keeps the central 44 of 48 pixels (11/12 of each
 # side) and enlarges it back. On four CPU-trained vgg_small models (the bundled
 # one, two earlier stages of it, a 30-minute run), this view with its mirror beat
 # "flip" by 0.8 to 1.8 points on PublicTest, the selection split
 # (benchmarks/tta_accuracy.py). Crops shifted by 2-3 pixels, tried on the bundled
 # model's previous weights, did not help.
-ZOOM_CROP = 11 / 12
+ZOOM_CROP = CROP_WINDOW  # the window crop-trained networks see: one constant for both
 TEST_TIME_AUGMENTATIONS = ("flip", "zoom_flip", "ten_crop")
 
 
@@ -46,8 +48,6 @@ def corner_shifts(images, window=ZOOM_CROP):
     A shift moves the content by the crop margin, filling with the edge pixels;
     the network's central crop then never sees the filled border.
     """
-    from .architectures import crop_size
-
     height, width = images.shape[1:3]
     crop_h, crop_w = crop_size(height, width, window)
     dy, dx = (height - crop_h) // 2, (width - crop_w) // 2
