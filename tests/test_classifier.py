@@ -392,10 +392,19 @@ def test_interrupted_warm_start_keeps_the_previous_fit(data):
     np.testing.assert_array_equal(clf.predict_proba(X), before)
 
 
-@pytest.mark.parametrize("schedule", ["cosine", "adaptive"])
-def test_resuming_from_a_checkpoint_reproduces_the_uninterrupted_run(data, tmp_path, schedule):
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        {"learning_rate": "cosine"},
+        {"learning_rate": "adaptive"},
+        # The optimizer's averaged weights travel in the checkpoint with its other slots.
+        {"learning_rate": "cosine", "ema_momentum": 0.9},
+    ],
+    ids=["cosine", "adaptive", "cosine-ema"],
+)
+def test_resuming_from_a_checkpoint_reproduces_the_uninterrupted_run(data, tmp_path, recipe):
     X, names, _ = data
-    params = dict(max_iter=5, augment=True, learning_rate=schedule, early_stopping=True)
+    params = dict(max_iter=5, augment=True, early_stopping=True, **recipe)
     uninterrupted = small(**params).fit(X, names)
     checkpoint = tmp_path / "run.fercls"
     with pytest.raises(KeyboardInterrupt):
