@@ -1,5 +1,6 @@
 """The training loop's pieces, one callback at a time, on a tiny Keras model."""
 
+import io
 import math
 
 import keras
@@ -11,6 +12,7 @@ from fercls._training import (
     CosineDecay,
     HalveOnPlateau,
     LoopState,
+    TimeLeft,
     TrackBest,
     TrainingLoop,
     ValidateAveraged,
@@ -138,3 +140,17 @@ def test_validate_averaged_scores_the_averaged_weights_and_gives_back_the_raw_on
     expected = network.evaluate(x, y, verbose=0, return_dict=True)
     assert logs["loss"] == 0.5 and logs["val_loss"] == pytest.approx(expected["loss"])
     assert logs["val_accuracy"] == pytest.approx(expected["accuracy"])
+
+
+def test_time_left_prints_the_epoch_accuracy_and_the_minutes_left(monkeypatch):
+    clock = iter([0.0, 120.0, 240.0])  # two epochs of two minutes each
+    monkeypatch.setattr("fercls._training.time.perf_counter", lambda: next(clock))
+    stream = io.StringIO()
+    callback = TimeLeft(10, prefix="fercls train", stream=stream)
+    callback.on_train_begin()
+    callback.on_epoch_end(0, {"val_accuracy": 0.51234})
+    callback.on_epoch_end(1, {})
+    assert stream.getvalue().splitlines() == [
+        "fercls train: epoch 1/10, PublicTest accuracy 0.5123; about 18 min left for the whole run",
+        "fercls train: epoch 2/10; about 16 min left for the whole run",
+    ]

@@ -8,11 +8,26 @@ scaled to 0..255 by its own type's range: 16-bit by 65535, float images in
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 # File names read as images, by the loader (inside FER2013 folders and zips)
 # and by the CLI (folders of photos).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def image_files_in(folder) -> list[Path]:
+    """The image files under ``folder`` (recursively, by suffix), in sorted order;
+    a ``ValueError`` if there are none."""
+    folder = Path(folder)
+    found = sorted(
+        p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    )
+    if not found:
+        raise ValueError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)})")
+    return found
+
 
 # Modes PIL uses for one-channel images deeper than 8 bits.
 _SIXTEEN_BIT = {"I;16", "I;16L", "I;16B", "I;16N"}

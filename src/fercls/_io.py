@@ -7,6 +7,8 @@
   a replaced file keeps its mode.
 - Capped reads of regular files and zip members, with every way a hostile
   archive can fail reported as a ``ValueError`` that names the file.
+- Output paths checked before any work starts: never an input, never a file
+  where a folder is expected (or the reverse), always in a writable folder.
 """
 
 from __future__ import annotations
@@ -108,6 +110,42 @@ def write_folder_atomic(path, write) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return path
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def _existing_ancestor(path: Path) -> Path:
+    parent = path.parent.resolve()
+    while not parent.exists():
+        parent = parent.parent
+    return parent
+
+
+def check_output_path(path, what: str, *, folder: bool = False, inputs=()) -> None:
+    """Refuse an output ``path`` that is one of ``inputs``, has the wrong kind
+    (a folder for a file or the reverse), or lies where nothing can be written:
+    a ``ValueError`` starting with ``what`` (e.g. the option that named it).
+    Checked before the work, so hours of training never end in a failed save."""
+    path = Path(path)
+    for source in inputs:
+        if source is not None and _same_path(path, Path(source)):
+            raise ValueError(f"{what} {path} is also an input; it would be overwritten")
+    if folder and path.exists() and not path.is_dir():
+        raise ValueError(f"{what} {path} is a file; expected a folder")
+    if not folder and path.is_dir():
+        raise ValueError(f"{what} {path} is a folder; expected a file path")
+    ancestor = path if folder and path.is_dir() else _existing_ancestor(path)
+    if not ancestor.is_dir():
+        raise ValueError(f"{what} {path}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK):
+        raise ValueError(f"{what} {path}: cannot write in {ancestor}")
 
 
 def unique_sibling(path, *, suffix: str = "") -> Path:

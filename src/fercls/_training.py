@@ -7,7 +7,8 @@ averaged weights), :class:`RecordHistory` (``history_``, ``n_iter_``), :class:`T
 ``"adaptive"`` schedule), :class:`Snapshot` (what an interruption rolls back
 to) and :class:`Checkpoint` (the ``.fercls`` file a rerun resumes from).
 :class:`CosineDecay` sets the rate at the start of each epoch. They share one
-:class:`LoopState`, the part of the loop a checkpoint must carry.
+:class:`LoopState`, the part of the loop a checkpoint must carry. :class:`TimeLeft`
+is the CLI's extra callback: one progress line per epoch.
 
 This module imports Keras and TensorFlow; the classifier imports it only when
 it trains, so ``import fercls`` stays light.
@@ -16,6 +17,8 @@ it trains, so ``import fercls`` stays light.
 from __future__ import annotations
 
 import math
+import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -369,3 +372,28 @@ def set_rng_states(model, states):
         )
     for variable, value in zip(variables, states, strict=True):
         variable.assign(np.asarray(value, dtype=variable.dtype))
+
+
+class TimeLeft(Callback):
+    """After each epoch, one stderr line: the epoch, its PublicTest accuracy if
+    validated, and the time left for ``epochs`` at the pace so far (for the CLI
+    on a terminal: a long CPU run should say when it will end)."""
+
+    def __init__(self, epochs: int, *, prefix: str, stream=None):
+        super().__init__()
+        self.epochs, self.prefix, self.stream = epochs, prefix, stream
+
+    def on_train_begin(self, logs=None):
+        self.start, self.done = time.perf_counter(), 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.done += 1
+        per_epoch = (time.perf_counter() - self.start) / self.done
+        left = per_epoch * max(self.epochs - self.done, 0)
+        accuracy = (logs or {}).get("val_accuracy")
+        shown = "" if accuracy is None else f", PublicTest accuracy {accuracy:.4f}"
+        print(
+            f"{self.prefix}: epoch {self.done}/{self.epochs}{shown}; "
+            f"about {left / 60:.0f} min left for the whole run",
+            file=self.stream or sys.stderr,
+        )

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._images import IMAGE_SUFFIXES
-from ._io import short_reason, write_atomic
+from ._images import image_files_in
+from ._io import check_output_path, short_reason, write_atomic
 from .classifier import TEST_TIME_AUGMENTATIONS
 from .labels import EMOTIONS, emotion_names
 
@@ -362,75 +362,22 @@ def run_info(args) -> int:
 
 
 # -------------------------------------------------------------------- train
-def _same_path(a: Path, b: Path) -> bool:
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return a.resolve() == b.resolve()
-
-
-def _existing_ancestor(path: Path) -> Path:
-    parent = path.parent.resolve()
-    while not parent.exists():
-        parent = parent.parent
-    return parent
-
-
 def check_output_file(path: Path, option: str, *, inputs=()) -> None:
     """Refuse an output file path that cannot be written or would destroy an input."""
-    for source in inputs:
-        if source is not None and _same_path(path, Path(source)):
-            raise UsageError(f"{option} {path} is also an input; it would be overwritten")
-    if path.is_dir():
-        raise UsageError(f"{option} {path} is a folder; expected a file path")
-    ancestor = _existing_ancestor(path)
-    if not ancestor.is_dir():
-        raise UsageError(f"{option} {path}: {ancestor} is a file, not a folder")
-    if not os.access(ancestor, os.W_OK):
-        raise UsageError(f"{option} {path}: cannot write in {ancestor}")
+    _check_output(path, option, folder=False, inputs=inputs)
 
 
 def check_output_folder(path: Path, option: str, *, inputs=()) -> None:
     """Refuse an output folder path that is a file, an input, or not writable."""
-    for source in inputs:
-        if source is not None and _same_path(path, Path(source)):
-            raise UsageError(f"{option} {path} is also an input; it would be overwritten")
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"{option} {path} is a file; expected a folder")
-    ancestor = path if path.is_dir() else _existing_ancestor(path)
-    if not ancestor.is_dir():
-        raise UsageError(f"{option} {path}: {ancestor} is a file, not a folder")
-    if not os.access(ancestor, os.W_OK):
-        raise UsageError(f"{option} {path}: cannot write in {ancestor}")
+    _check_output(path, option, folder=True, inputs=inputs)
 
 
-def _run_estimate(epochs: int):
-    """A Keras callback that prints, after each epoch, the time left for the whole run."""
-    import time
-
-    from .architectures import import_keras
-
-    keras = import_keras()
-
-    class RunEstimate(keras.callbacks.Callback):  # type: ignore[name-defined]
-        def on_train_begin(self, logs=None):
-            self.start, self.done = time.perf_counter(), 0
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.done += 1
-            per_epoch = (time.perf_counter() - self.start) / self.done
-            left = per_epoch * max(epochs - self.done, 0)
-            accuracy = (logs or {}).get("val_accuracy")
-            shown = "" if accuracy is None else f", PublicTest accuracy {accuracy:.4f}"
-            print(
-                f"fercls train: epoch {self.done}/{epochs}{shown}; "
-                f"about {left / 60:.0f} min left for the whole run",
-                file=sys.stderr,
-            )
-
-    return RunEstimate()
+def _check_output(path, option, *, folder, inputs):
+    # A bad output path is bad usage (exit status 2), caught before any work.
+    try:
+        check_output_path(path, option, folder=folder, inputs=inputs)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def run_train(args) -> int:
@@ -478,7 +425,9 @@ def run_train(args) -> int:
     if args.checkpoint:
         fit_params["ferclassifier__checkpoint"] = args.checkpoint
     if sys.stderr.isatty():
-        fit_params["ferclassifier__callbacks"] = [_run_estimate(args.max_iter)]
+        from ._training import TimeLeft
+
+        fit_params["ferclassifier__callbacks"] = [TimeLeft(args.max_iter, prefix="fercls train")]
     pipeline.fit(data.data[train_rows], names[train_rows], **fit_params)
     if args.output.suffix == ".joblib":
         write_atomic(args.output, lambda path: joblib.dump(pipeline, path))
@@ -527,17 +476,16 @@ def load_model(path, *, tta=None, allow_pickle=False):
 
 
 def _set_test_time_augmentation(model, path, tta):
-    from .classifier import FERClassifier
+    from .classifier import final_classifier
 
-    steps = [step for _, step in model.steps] if hasattr(model, "steps") else [model]
-    classifiers = [step for step in steps if isinstance(step, FERClassifier)]
-    if not classifiers:
+    classifier = final_classifier(model)
+    if classifier is None:
+        steps = [step for _, step in model.steps] if hasattr(model, "steps") else [model]
         raise CommandError(
             f"--tta: {path or 'the model'} has no FERClassifier step "
             f"(found {', '.join(type(step).__name__ for step in steps)})"
         )
-    for classifier in classifiers:
-        classifier.set_params(test_time_augmentation=tta)
+    classifier.set_params(test_time_augmentation=tta)
 
 
 def _read_model(path, *, allow_pickle=False):
@@ -650,12 +598,7 @@ def collect_images(paths) -> list:
             continue
         path = Path(path)
         if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-            )
-            if not found:
-                raise CommandError(f"{path}: no image files ({', '.join(IMAGE_SUFFIXES)})")
-            files.extend(found)
+            files.extend(image_files_in(path))
         elif path.exists():
             files.append(path)
         else:
@@ -695,7 +638,7 @@ def _annotation_names(files, folder: Path) -> dict:
 
 
 def run_predict(args) -> int:
-    from .photos import face_crops, label_faces
+    from .photos import detect_emotions_batch
 
     if args.annotate and args.whole_image:
         raise UsageError("--annotate draws detected faces; it cannot be used with --whole-image")
@@ -706,36 +649,26 @@ def run_predict(args) -> int:
         check_output_folder(args.annotate, "--annotate")
     mode = "whole" if args.whole_image else "detect" if args.detect_faces else "auto"
     model = load_model(args.model, tta=args.tta, allow_pickle=args.allow_pickle)
-    found: list[dict] = []
-    failures = 0
+    images, errors = {}, {}
     for source in files:
-        name = "-" if source == STDIN else str(source)
         try:
-            image = _read_input_image(source)
-            boxes, crops = face_crops(image, faces=mode)
+            images[source] = _read_input_image(source)
         except (ValueError, OSError) as exc:
             # One bad file is reported, and the others are still predicted.
-            failures += 1
-            print(f"fercls: error: {_one_line(exc)}", file=sys.stderr)
-            found.append({"file": name, "error": _one_line(exc)})
-            continue
-        found.append({"file": name, "boxes": boxes, "crops": crops, "image": image})
-    with_faces = [r for r in found if r.get("crops") is not None]
-    if with_faces:
-        proba = model.predict_proba(np.concatenate([r["crops"] for r in with_faces]))
-        start = 0
-        for r in with_faces:
-            r["faces"] = label_faces(r["boxes"], proba[start : start + len(r["boxes"])], model)
-            start += len(r["boxes"])
+            errors[source] = _one_line(exc)
+            print(f"fercls: error: {errors[source]}", file=sys.stderr)
+    faces = detect_emotions_batch(images.values(), model, faces=mode)
+    found = dict(zip(images, faces, strict=True))
     annotated = _annotation_names(files, args.annotate) if args.annotate else {}
     results: list[dict] = []
-    for source, r in zip(files, found, strict=True):
-        if "error" in r:
-            results.append({"file": r["file"], "error": r["error"]})
+    for source in files:
+        name = STDIN if source == STDIN else str(source)
+        if source in errors:
+            results.append({"file": name, "error": errors[source]})
             continue
-        result: dict = {"file": r["file"], "faces": r.get("faces", [])}
+        result: dict = {"file": name, "faces": found[source]}
         if args.annotate:
-            _write_annotated(annotated[source], r["image"], result["faces"])
+            _write_annotated(annotated[source], images[source], found[source])
             result["annotated"] = str(annotated[source])
         results.append(result)
     text = _format_predictions(results, args.format, _probability_names(model))
@@ -743,7 +676,7 @@ def run_predict(args) -> int:
         write_atomic(args.output, lambda path: Path(path).write_text(text))
     else:
         sys.stdout.write(text)
-    return 1 if failures else 0
+    return 1 if errors else 0
 
 
 def _probability_names(model) -> list[str]:
@@ -786,11 +719,9 @@ def _format_predictions(results, form: str, names) -> str:
 def _write_annotated(path: Path, image, faces) -> None:
     import cv2
 
-    from .video import Face, draw_faces
+    from .photos import annotate
 
-    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR if image.ndim == 3 else cv2.COLOR_GRAY2BGR)
-    draw_faces(bgr, [Face(tuple(f["box"]), f["emotion"], f["probabilities"]) for f in faces])
-    ok, encoded = cv2.imencode(".png", bgr)
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(annotate(image, faces), cv2.COLOR_RGB2BGR))
     if not ok:
         raise CommandError(f"could not encode {path}")
     write_atomic(path, lambda temporary: Path(temporary).write_bytes(encoded.tobytes()))

@@ -10,6 +10,8 @@ from .faces import FaceCropper, read_image, to_gray
 
 __all__ = [
     "detect_emotions",
+    "detect_emotions_batch",
+    "annotate",
     "FACE_MODES",
 ]
 
@@ -65,11 +67,44 @@ def detect_emotions(image, model=None, *, faces="auto", cropper=None) -> list[di
     >>> fercls.detect_emotions(np.zeros((300, 300), dtype=np.uint8))  # no face in it
     []
     """
+    return detect_emotions_batch([image], model, faces=faces, cropper=cropper)[0]
+
+
+def detect_emotions_batch(images, model=None, *, faces="auto", cropper=None) -> list[list[dict]]:
+    """:func:`detect_emotions` for many photos, with one prediction call for
+    all their faces (much faster than one call per photo on small images).
+
+    Parameters
+    ----------
+    images : iterable of paths or arrays
+        Photos as :func:`detect_emotions` takes them.
+    model, faces, cropper
+        As for :func:`detect_emotions`.
+
+    Returns
+    -------
+    list of list of dict
+        For each photo, in order, its faces as :func:`detect_emotions` returns them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fercls.photos import detect_emotions_batch
+    >>> gray = np.full((48, 48), 128, dtype=np.uint8)
+    >>> [len(found) for found in detect_emotions_batch([gray, np.zeros((300, 300), np.uint8)])]
+    [1, 0]
+    """
     model = _bundled_model() if model is None else model
-    boxes, crops = face_crops(image, faces=faces, cropper=cropper)
-    if not len(boxes):
-        return []
-    return label_faces(boxes, model.predict_proba(crops), model)
+    found = [face_crops(image, faces=faces, cropper=cropper) for image in images]
+    crops = [image_crops for _, image_crops in found if image_crops is not None]
+    if not crops:
+        return [[] for _ in found]
+    proba = model.predict_proba(np.concatenate(crops))
+    results, start = [], 0
+    for boxes, _ in found:
+        results.append(label_faces(boxes, proba[start : start + len(boxes)], model))
+        start += len(boxes)
+    return results
 
 
 def face_crops(image, *, faces="auto", cropper=None) -> tuple[list, np.ndarray | None]:
@@ -118,3 +153,32 @@ def label_faces(boxes, proba, model) -> list[dict]:
         }
         for box, row in zip(boxes, proba, strict=True)
     ]
+
+
+def annotate(image, faces) -> np.ndarray:
+    """A copy of ``image`` as RGB uint8 with each face drawn on it: its box and
+    its "emotion 87%" label, coloured by emotion.
+
+    Parameters
+    ----------
+    image : path or array
+        The photo, as :func:`detect_emotions` takes it.
+    faces : list of dict
+        Its faces, as :func:`detect_emotions` returns them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fercls.photos import annotate
+    >>> face = {"box": [4, 10, 20, 20], "emotion": "happy", "probabilities": {"happy": 0.9}}
+    >>> annotate(np.zeros((48, 48), np.uint8), [face]).shape
+    (48, 48, 3)
+    """
+    import cv2
+
+    from .video import Face, draw_faces
+
+    image = read_image(image)
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR if image.ndim == 3 else cv2.COLOR_GRAY2BGR)
+    draw_faces(bgr, [Face(tuple(f["box"]), f["emotion"], f["probabilities"]) for f in faces])
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
