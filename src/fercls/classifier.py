@@ -109,15 +109,18 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         Smallest improvement that counts.
     label_smoothing : float, default=0.0
         Label smoothing of the cross-entropy loss.
-    augment : bool or {"warp", "crop"}, default=True
+    augment : bool or {"warp", "crop"}, default="crop"
         Training augmentation, built from Keras preprocessing layers inside
-        the model. ``True`` or ``"warp"``: random flips, rotations (±10°),
-        zooms and shifts (±10 %), inactive at prediction. ``"crop"``: the
-        published FER2013 recipe's random crops of 11/12 of each side (44 of 48
-        pixels), flips and random erasing (half the images, 2-33 % of the
-        area); the network then always sees the central crop, also at
-        prediction (see ``test_time_augmentation="ten_crop"``). ``False``:
-        none. Skipped for inputs smaller than 8×8, which are not pictures. A
+        the model. ``"crop"``: the published FER2013 recipe's random crops of
+        11/12 of each side (44 of 48 pixels), flips and random erasing (half
+        the images, 2-33 % of the area); the network then always sees the
+        central crop, also at prediction (see
+        ``test_time_augmentation="ten_crop"``). It beat the warps by 5.2 points
+        of PrivateTest accuracy in equal 30-minute runs (67.71 % against
+        62.50 %, ``docs/model_card.md``), and the bundled model is trained
+        with it. ``True`` or ``"warp"``: random flips, rotations (±10°), zooms
+        and shifts (±10 %), inactive at prediction (the default before
+        0.1.0). ``False``: none. Skipped for inputs smaller than 8×8, which are not pictures. A
         callable ``architecture`` receives the value as given.
     class_weight : dict, "balanced" or None, default=None
         Weights per class, multiplied into ``sample_weight``. ``"balanced"``
@@ -237,7 +240,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         n_iter_no_change=10,
         tol=1e-4,
         label_smoothing=0.0,
-        augment=True,
+        augment="crop",
         class_weight=None,
         image_shape=None,
         random_state=None,
