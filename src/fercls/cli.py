@@ -335,7 +335,7 @@ def run_info(args) -> int:
     from .datasets import load_fer2013, summarize
 
     if args.output:
-        check_output_file(args.output, "-o/--output", inputs=[args.data])
+        check_output(args.output, "-o/--output", inputs=[args.data])
     with Progress("loading the data"):
         summary = {"source": str(args.data), **summarize(load_fer2013(args.data))}
     if args.format == "json":
@@ -362,18 +362,9 @@ def run_info(args) -> int:
 
 
 # -------------------------------------------------------------------- train
-def check_output_file(path: Path, option: str, *, inputs=()) -> None:
-    """Refuse an output file path that cannot be written or would destroy an input."""
-    _check_output(path, option, folder=False, inputs=inputs)
-
-
-def check_output_folder(path: Path, option: str, *, inputs=()) -> None:
-    """Refuse an output folder path that is a file, an input, or not writable."""
-    _check_output(path, option, folder=True, inputs=inputs)
-
-
-def _check_output(path, option, *, folder, inputs):
-    # A bad output path is bad usage (exit status 2), caught before any work.
+def check_output(path: Path, option: str, *, folder: bool = False, inputs=()) -> None:
+    """Refuse an output path that is an input, of the wrong kind or not writable:
+    bad usage (exit status 2), caught before any work."""
     try:
         check_output_path(path, option, folder=folder, inputs=inputs)
     except ValueError as exc:
@@ -389,11 +380,11 @@ def run_train(args) -> int:
     from .datasets import load_fer2013
 
     # Every output is checked before hours of training, and none may be an input.
-    check_output_file(args.output, "--output", inputs=[args.data])
+    check_output(args.output, "--output", inputs=[args.data])
     if args.checkpoint:
-        check_output_file(args.checkpoint, "--checkpoint", inputs=[args.data, args.output])
+        check_output(args.checkpoint, "--checkpoint", inputs=[args.data, args.output])
     if args.report:
-        check_output_folder(args.report, "--report", inputs=[args.data, args.output])
+        check_output(args.report, "--report", folder=True, inputs=[args.data, args.output])
     data = load_fer2013(args.data)
     names = np.asarray(EMOTIONS)[data.target]
     train_rows = np.flatnonzero(np.asarray(data.usage) == "Training")[: args.train_limit]
@@ -499,9 +490,9 @@ def run_evaluate(args) -> int:
     from .evaluation import evaluate, make_report
 
     if args.output:
-        check_output_file(args.output, "-o/--output", inputs=[args.data, args.model])
+        check_output(args.output, "-o/--output", inputs=[args.data, args.model])
     if args.report:
-        check_output_folder(args.report, "--report", inputs=[args.data, args.model])
+        check_output(args.report, "--report", folder=True, inputs=[args.data, args.model])
     with Progress("loading the data"):
         data = load_fer2013(args.data)
     rows = np.asarray(data.usage) == args.split
@@ -644,9 +635,9 @@ def run_predict(args) -> int:
         raise UsageError("--annotate draws detected faces; it cannot be used with --whole-image")
     files = collect_images(args.images)
     if args.output:
-        check_output_file(args.output, "-o/--output", inputs=[f for f in files if f != STDIN])
+        check_output(args.output, "-o/--output", inputs=[f for f in files if f != STDIN])
     if args.annotate:
-        check_output_folder(args.annotate, "--annotate")
+        check_output(args.annotate, "--annotate", folder=True)
     mode = "whole" if args.whole_image else "detect" if args.detect_faces else "auto"
     model = load_model(args.model, tta=args.tta, allow_pickle=args.allow_pickle)
     images, errors = {}, {}
@@ -735,7 +726,7 @@ def run_video(args) -> int:
     if args.input is not None and not args.input.exists():
         raise FileNotFoundError(f"no such video: {args.input}")
     if args.output is not None:
-        check_output_file(args.output, "--output", inputs=[args.input, args.model])
+        check_output(args.output, "--output", inputs=[args.input, args.model])
     source = args.webcam if args.webcam is not None else args.input
     stats = annotate_video(
         source,
@@ -761,8 +752,12 @@ def run_export(args) -> int:
 
     if args.quantize and args.format != "tflite":
         raise UsageError(f"--quantize applies to --format tflite, not {args.format}")
-    check = check_output_folder if args.format == "saved_model" else check_output_file
-    check(args.output, "--output", inputs=[args.model, args.data])
+    check_output(
+        args.output,
+        "--output",
+        folder=args.format == "saved_model",
+        inputs=[args.model, args.data],
+    )
     representative = None
     if args.quantize == "int8":
         if args.data is None:

@@ -72,7 +72,7 @@ def detect_emotions(image, model=None, *, faces="auto", cropper=None) -> list[di
 
 def detect_emotions_batch(images, model=None, *, faces="auto", cropper=None) -> list[list[dict]]:
     """:func:`detect_emotions` for many photos, with one prediction call for
-    all their faces (much faster than one call per photo on small images).
+    all their faces instead of one per photo.
 
     Parameters
     ----------
