@@ -131,6 +131,7 @@ def positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``fercls`` parser: one subcommand per ``_add_*`` function below."""
     from ._version import __version__
 
     parser = argparse.ArgumentParser(
@@ -139,22 +140,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fercls {__version__}")
     parser.set_defaults(verbose=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    common = argparse.ArgumentParser(add_help=False)
+    common = argparse.ArgumentParser(add_help=False)  # options every subcommand has
     common.add_argument(
         "-v",
         "--verbose",
         action="store_true",
         help="show TensorFlow's own messages and, on failure, the traceback",
     )
-    original_add_parser = commands.add_parser
+    for add_command in COMMANDS:
+        add_command(commands, common)
+    return parser
 
-    def add_parser(name, **kwargs):
-        return original_add_parser(name, parents=[common], **kwargs)
 
-    commands.add_parser = add_parser  # type: ignore[method-assign]
+def add_model_options(command) -> None:
+    """``--model`` and ``--allow-pickle``: the commands that read a model."""
+    command.add_argument("--model", type=Path, help=MODEL_HELP)
+    add_allow_pickle_option(command)
 
+
+def add_stdout_option(command, what: str) -> None:
+    """``-o/--output FILE``, for the commands that otherwise print ``what``."""
+    command.add_argument(
+        "-o", "--output", type=Path, metavar="FILE", help=f"write the {what} here, not stdout"
+    )
+
+
+def _add_info(commands, common) -> None:
     info = commands.add_parser(
         "info",
+        parents=[common],
         help="counts, blank images and duplicates of a data set",
         description="Counts per split and class, blank images and "
         "duplicate groups of a FER2013 source (CSV, folder or zip).",
@@ -163,13 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
         "data", type=Path, help="fer2013.csv[.gz], the Kaggle image folder, or its zip"
     )
     info.add_argument("--format", choices=["table", "json"], default="table")
-    info.add_argument(
-        "-o", "--output", type=Path, metavar="FILE", help="write the summary here, not stdout"
-    )
+    add_stdout_option(info, "summary")
     info.set_defaults(run=run_info)
 
+
+def _add_train(commands, common) -> None:
     train = commands.add_parser(
         "train",
+        parents=[common],
         help="train a model on the Training split",
         description="Train on Training, validate on PublicTest (best "
         "epoch kept), save the fitted pipeline atomically.",
@@ -218,30 +233,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(run=run_train)
 
+
+def _add_evaluate(commands, common) -> None:
     evaluate = commands.add_parser(
         "evaluate",
+        parents=[common],
         help="evaluate a model on one split",
         description="Metrics of a model on one split; with --report, "
         "a folder of metrics, plots and index.html.",
     )
     evaluate.add_argument("data", type=Path)
-    evaluate.add_argument(
-        "--model",
-        type=Path,
-        help=MODEL_HELP,
-    )
-    add_allow_pickle_option(evaluate)
+    add_model_options(evaluate)
     evaluate.add_argument("--split", choices=SPLITS, default="PrivateTest")
     evaluate.add_argument("--report", type=Path, help="write the report folder here")
     evaluate.add_argument("--format", choices=["table", "json"], default="table")
-    evaluate.add_argument(
-        "-o", "--output", type=Path, metavar="FILE", help="write the metrics here, not stdout"
-    )
+    add_stdout_option(evaluate, "metrics")
     add_tta_option(evaluate)
     evaluate.set_defaults(run=run_evaluate)
 
+
+def _add_predict(commands, common) -> None:
     predict = commands.add_parser(
         "predict",
+        parents=[common],
         help="emotions of the faces in image files",
         description="Emotion and probabilities of every face in each image. A 48x48 "
         "image is taken as a face crop (FER2013's form); in any other image the faces "
@@ -254,12 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="IMAGE_OR_DIR",
         help="image files, folders of them, or - for one image on stdin",
     )
-    predict.add_argument("--model", type=Path, help=MODEL_HELP)
-    add_allow_pickle_option(predict)
+    add_model_options(predict)
     predict.add_argument("--format", choices=["table", "json", "csv"], default="table")
-    predict.add_argument(
-        "-o", "--output", type=Path, metavar="FILE", help="write the results here, not stdout"
-    )
+    add_stdout_option(predict, "results")
     add_tta_option(predict)
     faces = predict.add_mutually_exclusive_group()
     faces.add_argument(
@@ -280,8 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.set_defaults(run=run_predict)
 
+
+def _add_video(commands, common) -> None:
     video = commands.add_parser(
         "video",
+        parents=[common],
         help="emotions in a video file or webcam stream",
         description="Detect and classify faces in every frame; write "
         "an annotated video and/or show a live window.",
@@ -291,31 +305,24 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--webcam", type=int, metavar="INDEX", help="webcam index (e.g. 0)")
     video.add_argument("--output", type=Path, help="write the annotated video here (.mp4)")
     video.add_argument("--show", action="store_true", help="show a live window (needs a display)")
-    video.add_argument(
-        "--model",
-        type=Path,
-        help=MODEL_HELP,
-    )
-    add_allow_pickle_option(video)
+    add_model_options(video)
     video.add_argument(
         "--smoothing", type=positive_int, default=5, help="frames to average (default: %(default)s)"
     )
     video.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
     video.set_defaults(run=run_video)
 
+
+def _add_export(commands, common) -> None:
     export = commands.add_parser(
         "export",
+        parents=[common],
         help="export a model for serving or phones (Keras, HDF5, SavedModel, TFLite)",
         description="Write the model as a standalone network: raw grayscale "
         "pixels 0-255, float32 of shape (n, 48, 48, 1), in; the seven "
         "probabilities out, in the model's classes_ order (its labels in OUTPUT.labels.json).",
     )
-    export.add_argument(
-        "--model",
-        type=Path,
-        help=MODEL_HELP,
-    )
-    add_allow_pickle_option(export)
+    add_model_options(export)
     export.add_argument("--format", choices=["keras", "h5", "tflite", "saved_model"], required=True)
     export.add_argument(
         "--quantize", choices=["float16", "int8"], help="TFLite only: smaller, faster weights"
@@ -327,7 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--output", type=Path, required=True)
     export.set_defaults(run=run_export)
-    return parser
+
+
+#: The subcommands, in the order ``fercls --help`` lists them.
+COMMANDS = (_add_info, _add_train, _add_evaluate, _add_predict, _add_video, _add_export)
 
 
 # --------------------------------------------------------------------- info
