@@ -26,6 +26,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -289,9 +290,7 @@ def main(argv=None):
     if args.save:
         from fercls.pretrained import save_classifier
 
-        card = dict(
-            result, history=clf.history_, command="python " + " ".join([sys.argv[0], *sys.argv[1:]])
-        )
+        card = dict(result, history=clf.history_, command=shlex.join(["python", *sys.argv]))
         card["stages"] = training_stages(card, (previous_meta or {}).get("card"))
         save_classifier(clf, args.save, normalization=args.normalization, card=card)
     print(json.dumps(result), flush=True)

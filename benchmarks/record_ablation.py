@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 ABLATIONS = Path(__file__).resolve().parent / "results" / "ablations"
+SCRIPT = Path("benchmarks/fer2013_accuracy.py")  # the benchmark a row reruns
 KEPT = (
     "architecture",
     "parameters",
@@ -39,13 +40,19 @@ KEPT = (
 
 
 def reproducible_command(command):
-    """The run's command from the repository root, without ``--save FOLDER``."""
+    """The run's command from the repository root, without ``--save FOLDER``.
+
+    Whatever ran the script (``python``, ``/venv/bin/python3 -u``, ...) becomes
+    ``python``, and the script's own path becomes the repository-relative one.
+    """
     words = shlex.split(command)
+    scripts = [at for at, word in enumerate(words) if Path(word).name == SCRIPT.name]
+    if not scripts:
+        raise ValueError(f"{command!r} does not run {SCRIPT.name}")
+    words = ["python", str(SCRIPT), *words[scripts[0] + 1 :]]
     if "--save" in words:
         at = words.index("--save")
         del words[at : at + 2]
-    if words[:2] != ["python", "benchmarks/fer2013_accuracy.py"]:
-        words[1] = "benchmarks/fer2013_accuracy.py"
     return shlex.join(words)
 
 

@@ -4,6 +4,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -55,6 +57,23 @@ def test_a_recorded_run_keeps_its_figures_and_a_command_without_save(tmp_path):
     assert row["command"] == "python benchmarks/fer2013_accuracy.py --minutes 30 --ema 0.999"
     assert row["change"] == "EMA 0.999" and row["private_accuracy"] == 0.625
     assert "history" not in row
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "/venv/bin/python3 -u benchmarks/fer2013_accuracy.py --minutes 30 --ema 0.999",
+        "fer2013_accuracy.py --minutes 30 --save 'my runs/x' --ema 0.999",
+    ],
+)
+def test_a_recorded_command_runs_the_benchmark_with_python_whatever_launched_it(command):
+    reproducible = script("record_ablation").reproducible_command(command)
+    assert reproducible == "python benchmarks/fer2013_accuracy.py --minutes 30 --ema 0.999"
+
+
+def test_a_command_that_is_not_the_benchmark_is_refused():
+    with pytest.raises(ValueError, match="does not run fer2013_accuracy.py"):
+        script("record_ablation").reproducible_command("python train.py --minutes 30")
 
 
 def test_the_ablation_table_lists_runs_in_name_order_with_the_tta_best_on_publictest(tmp_path):
