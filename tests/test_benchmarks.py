@@ -1,4 +1,4 @@
-"""The accuracy benchmark, its test-time augmentation figures and the model card
+"""The accuracy benchmark, its test-time augmentation and ensemble figures and the model card
 generator run end to end on FER2013 (a seconds-long budget on 256 images), so the
 commands the model card names cannot rot."""
 
@@ -75,6 +75,18 @@ def test_calibration_benchmark_writes_the_temperature_and_the_card_shows_it(trai
     markdown = run_script("model_card.py", folder)
     assert f"A temperature of {out['temperature']:.3f}" in markdown
     assert f"**{out['after']['private']['ece']:.4f}**" in markdown
+
+
+def test_an_ensemble_of_a_model_with_itself_measures_as_the_model(trained, fer_zip):
+    folder, result = trained
+    out = json.loads(run_script("ensemble_accuracy.py", folder, folder, "--data", fer_zip))
+    first, second = out["members"]
+    # A temperature (if the calibration test wrote one) never changes a prediction.
+    assert first["public_accuracy"] == result["public_accuracy"]
+    assert first["private_accuracy"] == result["private_accuracy"]
+    assert first["private_unseen_accuracy"] == result["private_unseen_accuracy"]
+    assert {k: v for k, v in first.items() if k != "model"} == out["ensemble"]
+    assert second == first
 
 
 def test_a_bfloat16_run_is_measured_and_saved_as_the_float32_model_that_loads(fer_zip, tmp_path):
