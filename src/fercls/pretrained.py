@@ -215,11 +215,12 @@ def load_pretrained(*, with_parser=True, test_time_augmentation=None) -> Pipelin
     with_parser : bool, default=True
         Lead the pipeline with a :class:`PixelStringParser`, so it takes pixel
         strings as well as numeric pixels.
-    test_time_augmentation : {"flip", "zoom_flip"} or None, default=None
-        Average the probabilities of two views of each image (see
-        :class:`FERClassifier`), at twice the cost. ``"zoom_flip"`` was the
-        most accurate on FER2013 PublicTest; the model card gives each
-        setting's PublicTest and PrivateTest accuracy.
+    test_time_augmentation : {"flip", "zoom_flip", "ten_crop"} or None, default=None
+        Average the probabilities of several views of each image (see
+        :class:`FERClassifier`): two for ``"flip"`` and ``"zoom_flip"``, ten
+        for ``"ten_crop"``, at that multiple of the cost. ``"ten_crop"`` is the
+        most accurate on FER2013 PublicTest for the bundled weights; the model
+        card gives each setting's PublicTest and PrivateTest accuracy.
 
     Examples
     --------
