@@ -1,6 +1,7 @@
 """An ensemble of saved models, measured on FER2013 beside its members; prints one JSON line.
 
-The ensemble averages the members' (calibrated) probabilities. For each member and
+The ensemble averages the members' probabilities as they load (calibrated where the
+folder holds a temperature: ``benchmarks/calibrate.py --write``). For each member and
 for the ensemble: PublicTest accuracy (the split an ensemble is chosen on) and, on
 PrivateTest, accuracy, macro-F1 and the accuracy on the images not byte-identical
 to a training image. It answers the model card's distillation question: is an
@@ -18,6 +19,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from tta_accuracy import _rounded, evaluation_splits
 
 from fercls.classifier import TEST_TIME_AUGMENTATIONS
 from fercls.datasets import fer2013_path
@@ -47,10 +49,6 @@ def figures(probabilities, classes, splits, unseen):
     }
 
 
-def _rounded(value):
-    return round(float(value), 4)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -63,18 +61,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from fercls import load_fer2013
-    from fercls.datasets import overlaps_training
     from fercls.pretrained import load_pipeline
 
     if not args.data.exists():
         sys.exit(f"FER2013 data not found at {args.data}; pass --data")
-    data = load_fer2013(args.data)
-    names = np.asarray(data.target_names)[data.target]
-    splits = {
-        s: (data.data[data.usage == s], names[data.usage == s])
-        for s in ("PublicTest", "PrivateTest")
-    }
-    unseen = ~overlaps_training(data)[data.usage == "PrivateTest"]
+    public, private, unseen = evaluation_splits(load_fer2013(args.data))
+    splits = {"PublicTest": public, "PrivateTest": private}
 
     members, total, classes = [], None, None
     for folder in args.models:

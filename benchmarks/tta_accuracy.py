@@ -89,16 +89,18 @@ def _rounded(value):
     return round(float(value), 4)
 
 
-def evaluation_splits(data, normalizer):
-    """PublicTest and PrivateTest as (X, y) and the PrivateTest 'unseen' mask."""
+def evaluation_splits(data, normalizer=None):
+    """PublicTest and PrivateTest as (X, y) and the PrivateTest 'unseen' mask;
+    X is normalised by ``normalizer``, or raw uint8 pixels without one."""
     from fercls.datasets import overlaps_training
 
     names = np.asarray(data.target_names)[data.target]
     public, private = data.usage == "PublicTest", data.usage == "PrivateTest"
     unseen = ~overlaps_training(data)[private]
+    transform = normalizer.transform if normalizer is not None else np.asarray
     return (
-        (normalizer.transform(data.data[public]), names[public]),
-        (normalizer.transform(data.data[private]), names[private]),
+        (transform(data.data[public]), names[public]),
+        (transform(data.data[private]), names[private]),
         unseen,
     )
 
