@@ -12,6 +12,8 @@ figures with each test-time augmentation setting (``tta_accuracy.py``).
     # a warm restart of the bundled model:
     python benchmarks/fer2013_accuracy.py --minutes 35 --learning-rate-init 3e-4 \
         --init-from src/fercls/models/fer2013_vgg_small --save runs/restart
+    # knowledge distillation from an ensemble of saved models:
+    python benchmarks/fer2013_accuracy.py --augment crop --distill-from runs/a runs/b
 
 Budget mode trains until the time is nearly spent (it stops when another
 epoch would not fit) with a cosine learning-rate decay over elapsed time, so
@@ -92,8 +94,55 @@ def parse_args(argv=None):
         choices=["float32", "mixed_bfloat16"],
         help="layer compute precision (bfloat16 pays where the CPU has avx512_bf16 or AMX)",
     )
+    parser.add_argument(
+        "--distill-from",
+        type=Path,
+        nargs="+",
+        metavar="MODEL",
+        help="saved model folders whose mean probability on each training image (calibrated "
+        "where a temperature is stored, averaged over --teacher-tta views) the network "
+        "learns, mixed with the one-hot label",
+    )
+    parser.add_argument(
+        "--distill-weight",
+        type=float,
+        default=0.5,
+        help="share of the teachers' probabilities in the soft targets (the rest: the label)",
+    )
+    parser.add_argument(
+        "--distill-temperature",
+        type=float,
+        default=2.0,
+        help="soften the teachers' probabilities as softmax(logits / T) before mixing",
+    )
+    parser.add_argument(
+        "--teacher-tta",
+        default="flip",
+        choices=["none", "flip", "zoom_flip", "ten_crop"],
+        help="the views each teacher averages on a training image",
+    )
     parser.add_argument("--verbose", type=int, default=2)
     return parser.parse_args(argv)
+
+
+def soft_targets(teachers, pixels, codes, classes, *, weight, temperature, views):
+    """Distillation targets: ``weight`` x the teachers' softened mean probability
+    on each image, plus ``1 - weight`` x the one-hot label ``codes``.
+
+    Softening a probability p as p ** (1 / T), renormalised, is softmax(logits / T).
+    """
+    from fercls.pretrained import load_pipeline
+
+    total = 0.0
+    for folder in teachers:
+        tta = None if views == "none" else views
+        pipeline = load_pipeline(folder, with_parser=False, test_time_augmentation=tta)
+        if not np.array_equal(np.asarray(pipeline.classes_), classes):
+            sys.exit(f"teacher {folder} has classes {list(pipeline.classes_)}, not {list(classes)}")
+        total = total + pipeline.predict_proba(pixels)
+    softened = np.clip(total / len(teachers), 1e-12, 1) ** (1 / temperature)
+    softened /= softened.sum(axis=1, keepdims=True)
+    return weight * softened + (1 - weight) * np.eye(len(classes))[codes]
 
 
 STAGE_FIELDS = (
@@ -122,6 +171,7 @@ def training_stages(card, previous_card=None):
     this_run["epochs_this_run"] = card.get("epochs_this_run", card["epochs"])
     this_run["learning_rate_init"] = settings.get("learning_rate_init")
     this_run["precision"] = settings.get("precision", "float32")
+    this_run["distill_from"] = settings.get("distill_from")
     return [*stages, this_run]
 
 
@@ -200,6 +250,14 @@ def device_description():
     return f"CPU: {cpu}, {os.cpu_count()} cores"
 
 
+def _as_json(value):
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, list):
+        return [_as_json(v) for v in value]
+    return value
+
+
 def main(argv=None):
     args = parse_args(argv)
     from tta_accuracy import evaluation_splits, headline_figures, tta_figures
@@ -235,6 +293,7 @@ def main(argv=None):
         verbose=args.verbose,
         precision=args.precision,
     )
+    fit_params = {} if budget or not args.checkpoint else {"checkpoint": args.checkpoint}
     previous_meta = None
     if args.init_from:
         from fercls.pretrained import load_classifier
@@ -247,8 +306,18 @@ def main(argv=None):
         if args.precision != "float32":
             clf = rebuild_in_precision(clf, args.precision)
     epochs_before = getattr(clf, "n_iter_", 0)
+    if args.distill_from:
+        classes = np.unique(y_train)
+        fit_params["soft_targets"] = soft_targets(
+            args.distill_from,
+            data.data[train_rows],
+            np.searchsorted(classes, y_train),
+            classes,
+            weight=args.distill_weight,
+            temperature=args.distill_temperature,
+            views=args.teacher_tta,
+        )
     callbacks = [time_budget_callback(args.minutes, args.learning_rate_init)] if budget else []
-    fit_params = {} if budget or not args.checkpoint else {"checkpoint": args.checkpoint}
     start = time.perf_counter()
     # Keras prints progress to stdout; keep stdout for the one JSON line.
     with contextlib.redirect_stdout(sys.stderr):
@@ -283,7 +352,7 @@ def main(argv=None):
         "n_train": len(X_train),
         **headline,
         "test_time_augmentation": augmented,
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "settings": {k: _as_json(v) for k, v in vars(args).items()},
         "device": device_description(),
         "tensorflow": __import__("tensorflow").__version__,
     }

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -105,3 +106,46 @@ def test_a_bfloat16_run_is_measured_and_saved_as_the_float32_model_that_loads(fe
     assert meta["card"]["stages"][-1]["precision"] == "mixed_bfloat16"
     measured = json.loads(run_script("tta_accuracy.py", folder, "--data", fer_zip))
     assert measured["settings"] == result["test_time_augmentation"]
+
+
+def test_soft_targets_mix_the_teachers_softened_probabilities_with_the_label(trained):
+    sys.path.insert(0, str(BENCHMARKS))
+    from fer2013_accuracy import soft_targets
+
+    from fercls.pretrained import load_pipeline
+
+    folder, _ = trained
+    pixels = np.random.default_rng(0).integers(0, 256, (5, 48 * 48), dtype=np.uint8)
+    teacher = load_pipeline(folder, with_parser=False, test_time_augmentation="flip")
+    classes, codes = np.asarray(teacher.classes_), np.array([0, 1, 2, 3, 6])
+
+    def targets(weight, temperature):
+        return soft_targets(
+            [folder], pixels, codes, classes, weight=weight, temperature=temperature, views="flip"
+        )
+
+    np.testing.assert_allclose(targets(1.0, 1.0), teacher.predict_proba(pixels), atol=1e-6)
+    np.testing.assert_array_equal(targets(0.0, 2.0), np.eye(7)[codes])
+    softer = targets(1.0, 3.0)
+    np.testing.assert_allclose(softer.sum(axis=1), 1, atol=1e-6)
+    assert (softer.max(axis=1) < targets(1.0, 1.0).max(axis=1)).all()
+    # Two copies of one teacher are that teacher.
+    twice = soft_targets(
+        [folder, folder], pixels, codes, classes, weight=0.5, temperature=2.0, views="flip"
+    )
+    np.testing.assert_allclose(twice, targets(0.5, 2.0), atol=1e-6)
+
+
+def test_a_distilled_run_records_its_teachers_in_the_card(trained, fer_zip, tmp_path):
+    teacher, _ = trained
+    folder = tmp_path / "student"
+    run_script(
+        "fer2013_accuracy.py",
+        *("--data", fer_zip, "--architecture", "simple", "--minutes", "0.02"),
+        *("--train-limit", 256, "--verbose", 0, "--save", folder),
+        *("--distill-from", teacher, "--teacher-tta", "none"),
+    )
+    card = json.loads((folder / "model.json").read_text())["card"]
+    assert card["settings"]["distill_from"] == [str(teacher)]
+    assert card["stages"][-1]["distill_from"] == [str(teacher)]
+    assert "--distill-from" in card["stages"][-1]["command"]

@@ -186,6 +186,77 @@ def test_class_weight_shifts_predictions_towards_the_heavy_class(data):
     assert balanced.n_iter_ == 2
 
 
+def one_hot(codes, n_classes=3):
+    return np.eye(n_classes)[codes]
+
+
+def test_one_hot_soft_targets_train_exactly_as_the_labels_do(data):
+    X, names, _ = data
+    codes = np.searchsorted(np.unique(names), names)
+    plain = small(max_iter=2).fit(X, names)
+    soft = small(max_iter=2).fit(X, names, soft_targets=one_hot(codes))
+    np.testing.assert_allclose(soft.predict_proba(X), plain.predict_proba(X), atol=1e-6)
+
+
+def test_the_network_learns_the_soft_targets_not_the_labels(data):
+    X, names, _ = data
+    codes = np.searchsorted(np.unique(names), names)
+    teacher = one_hot((codes + 1) % 3)  # a teacher that calls each class the next one
+    clf = small(max_iter=15).fit(X, names, soft_targets=teacher)
+    assert list(clf.classes_) == sorted(set(names)), "y still names the classes"
+    assert np.mean(clf.predict(X) == clf.classes_[(codes + 1) % 3]) > 0.9
+
+
+def test_soft_targets_follow_their_samples_into_the_hold_out_split(data):
+    from fercls._inputs import split_validation
+
+    X, names, _ = data
+    codes = np.searchsorted(np.unique(names), names)
+    index = np.arange(len(X), dtype=np.float32)[:, None]  # which sample a row came from
+    targets = one_hot((codes + 1) % 3)
+    X_train, X_val, y_train, y_val, _, t_train = split_validation(
+        index, codes, None, 0.25, 0, targets
+    )
+    rows = X_train[:, 0].astype(int)
+    np.testing.assert_array_equal(t_train, targets[rows])
+    np.testing.assert_array_equal(y_train, codes[rows])
+    assert len(X_val) == 18 and len(set(rows) | set(X_val[:, 0].astype(int))) == len(X)
+    # End to end: fit holds out a quarter and scores the true labels there.
+    clf = small(max_iter=3, early_stopping=True, validation_fraction=0.25)
+    clf.fit(X, names, soft_targets=targets)
+    assert len(clf.history_["val_accuracy"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda t: t[:-1], r"soft_targets has shape \(71, 3\); expected \(72, 3\)"),
+        (lambda t: t[:, :2], r"one column per class, in the order \['angry', 'disgust', 'fear'\]"),
+        (
+            lambda t: np.where(np.arange(t.size).reshape(t.shape) == 4, np.nan, t),
+            r"\[1, 1\] = nan is not finite",
+        ),
+        (lambda t: t * np.array([-1, 1, 1]), r"soft_targets\[\d+, 0\] = -1.0 is negative"),
+        (lambda t: t * 2, "soft_targets row 0 sums to 2; each row must be class probabilities"),
+    ],
+    ids=["rows", "columns", "nan", "negative", "not-summing-to-one"],
+)
+def test_bad_soft_targets_are_rejected_naming_the_entry(data, mutate, message):
+    X, names, _ = data
+    targets = one_hot(np.searchsorted(np.unique(names), names))
+    with pytest.raises(ValueError, match=message):
+        small(max_iter=1).fit(X, names, soft_targets=mutate(targets))
+
+
+def test_partial_fit_takes_soft_targets_in_the_order_of_classes(data):
+    X, names, _ = data
+    codes = np.searchsorted(np.unique(names), names)
+    clf = small()
+    for _ in range(15):
+        clf.partial_fit(X, names, classes=np.unique(names), soft_targets=one_hot((codes + 1) % 3))
+    assert np.mean(clf.predict(X) == clf.classes_[(codes + 1) % 3]) > 0.9
+
+
 def test_explicit_validation_data_is_used_and_never_trained_on(data):
     X, names, _ = data
     clf = small(max_iter=3).fit(X[:48], names[:48], validation_data=(X[48:], names[48:]))

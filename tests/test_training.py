@@ -98,6 +98,17 @@ def test_training_batches_visit_every_sample_once_per_epoch_in_a_seeded_order():
     np.testing.assert_array_equal(epoch_orders(seed=1)[0], first)
 
 
+def test_soft_targets_reach_the_network_as_they_are_with_their_samples():
+    images = np.arange(6, dtype=np.float32).reshape(6, 1, 1, 1)
+    targets = np.stack([np.arange(6) / 5, 1 - np.arange(6) / 5], axis=1)
+    data, _ = training_batches(
+        images, targets, None, batch_size=4, n_classes=2, seed=0, first_epoch=0, n_epochs=1
+    )
+    for batch_images, batch_targets in data:
+        index = batch_images.numpy().ravel().astype(int)
+        np.testing.assert_allclose(batch_targets.numpy(), targets[index], rtol=1e-6)
+
+
 def test_the_loop_runs_its_callbacks_in_the_documented_order():
     from fercls import FERClassifier
 

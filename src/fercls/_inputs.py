@@ -141,16 +141,57 @@ def check_callbacks(callbacks):
     return list(callbacks)
 
 
-def split_validation(X, y, weights, fraction, seed):
-    """Stratified hold-out; falls back to a plain split when a class is too rare."""
-    arrays = [X, y] if weights is None else [X, y, weights]
+def split_validation(X, y, weights, fraction, seed, targets=None):
+    """Stratified hold-out; falls back to a plain split when a class is too rare.
+
+    ``targets`` (soft targets, one row per sample) are split with the samples;
+    the split is stratified on the labels ``y`` either way.
+    """
+    arrays = [a for a in (X, y, weights, targets) if a is not None]
     try:
         parts = train_test_split(*arrays, test_size=fraction, random_state=seed, stratify=y)
     except ValueError:  # a class with a single sample cannot be stratified
         parts = train_test_split(*arrays, test_size=fraction, random_state=seed)
     X_train, X_val, y_train, y_val = parts[:4]
-    w_train = parts[4] if weights is not None else None
-    return X_train, X_val, y_train, y_val, w_train
+    rest = iter(parts[4::2])
+    w_train = next(rest) if weights is not None else None
+    t_train = next(rest) if targets is not None else None
+    return X_train, X_val, y_train, y_val, w_train, t_train
+
+
+def check_soft_targets(soft_targets, n_samples, classes) -> np.ndarray:
+    """Class probabilities, one row per sample and one column per class, as float32.
+
+    Each row must be finite, non-negative and sum to 1 (within 1e-3), in the
+    order of ``classes``: what ``predict_proba`` of a teacher fitted on the
+    same labels returns.
+    """
+    targets = np.asarray(soft_targets, dtype=np.float64)
+    expected = (n_samples, len(classes))
+    if targets.shape != expected:
+        raise ValueError(
+            f"soft_targets has shape {targets.shape}; expected {expected}: one row per "
+            f"sample of X and one column per class, in the order {classes.tolist()}"
+        )
+    checks = (
+        (~np.isfinite(targets), "is not finite"),
+        (targets < 0, "is negative"),
+    )
+    for bad, what in checks:
+        if bad.any():
+            row, column = np.argwhere(bad)[0]
+            raise ValueError(
+                f"soft_targets[{row}, {column}] = {targets[row, column].item()!r} {what}; "
+                "expected class probabilities"
+            )
+    sums = targets.sum(axis=1)
+    off = np.flatnonzero(np.abs(sums - 1) > 1e-3)
+    if off.size:
+        raise ValueError(
+            f"soft_targets row {off[0]} sums to {sums[off[0]]:.6g}; each row must be "
+            "class probabilities summing to 1"
+        )
+    return targets.astype(np.float32)
 
 
 def check_fitted_state(estimator, where):

@@ -255,8 +255,10 @@ class TrainingLoop:
             callbacks.append(Checkpoint(estimator, self.checkpoint, state))
         return callbacks
 
-    def run(self, images, labels, weights, validation, *, seed, extra_callbacks=()):
-        """Train on (n, h, w, 1) ``images`` with integer ``labels``; then keep the best epoch.
+    def run(self, images, targets, weights, validation, *, seed, extra_callbacks=()):
+        """Train on (n, h, w, 1) ``images``; then keep the best epoch.
+
+        ``targets`` are integer labels or (n, n_classes) class probabilities.
 
         ``validation`` is ``(images, labels)`` or None.
         """
@@ -266,7 +268,7 @@ class TrainingLoop:
             n_classes = len(estimator.classes_)
             train, steps = training_batches(
                 images,
-                labels,
+                targets,
                 weights,
                 batch_size=estimator.batch_size,
                 n_classes=n_classes,
@@ -308,31 +310,35 @@ def validation_batches(images, labels, batch_size, n_classes):
 
 
 def training_batches(
-    images, labels, weights, *, batch_size, n_classes, seed, first_epoch, n_epochs
+    images, targets, weights, *, batch_size, n_classes, seed, first_epoch, n_epochs
 ):
     """Shuffled training batches for epochs ``first_epoch .. first_epoch + n_epochs - 1``.
 
-    Epoch ``e`` visits the samples in a stateless permutation keyed on
-    ``(seed, e)``, so a run resumed from a checkpoint sees exactly the
-    batches the uninterrupted run would have. Batches are gathered by index
-    from the NumPy arrays themselves: TensorFlow never holds a copy of the
-    whole data set (a ``tf.constant`` of it measured twice its size in
-    RSS), and there is no shuffle buffer.
+    ``targets`` are integer labels (sent one-hot) or, for distillation, rows of
+    class probabilities (sent as they are). Epoch ``e`` visits the samples in a
+    stateless permutation keyed on ``(seed, e)``, so a run resumed from a
+    checkpoint sees exactly the batches the uninterrupted run would have.
+    Batches are gathered by index from the NumPy arrays themselves: TensorFlow
+    never holds a copy of the whole data set (a ``tf.constant`` of it measured
+    twice its size in RSS), and there is no shuffle buffer.
     """
     n = len(images)
     steps = math.ceil(n / batch_size)
-    labels = labels.astype(np.int64)
+    soft = np.ndim(targets) == 2
+    targets = np.asarray(targets, np.float32 if soft else np.int64)
     arrays = [images] if weights is None else [images, np.asarray(weights, np.float32)]
 
     def gather(index):
-        return [a[index] for a in arrays] + [labels[index]]
+        return [a[index] for a in arrays] + [targets[index]]
 
     def to_batch(index):
-        parts = tf.numpy_function(
-            gather, [index], [tf.float32] * len(arrays) + [tf.int64], stateful=False
-        )
+        kinds = [tf.float32] * len(arrays) + [tf.float32 if soft else tf.int64]
+        parts = tf.numpy_function(gather, [index], kinds, stateful=False)
         batch = [tf.ensure_shape(parts[0], [None, *images.shape[1:]])]
-        batch.append(tf.one_hot(tf.ensure_shape(parts[-1], [None]), n_classes))
+        if soft:
+            batch.append(tf.ensure_shape(parts[-1], [None, n_classes]))
+        else:
+            batch.append(tf.one_hot(tf.ensure_shape(parts[-1], [None]), n_classes))
         if weights is not None:
             batch.append(tf.ensure_shape(parts[1], [None]))
         return tuple(batch)

@@ -24,6 +24,7 @@ from ._inputs import (
     check_fitted_state,
     check_float32_range,
     check_labels,
+    check_soft_targets,
     encode_labels,
     fit_classes,
     flatten,
@@ -282,6 +283,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         y: ArrayLike,
         sample_weight: ArrayLike | None = None,
         *,
+        soft_targets: ArrayLike | None = None,
         validation_data: tuple[ArrayLike, ArrayLike] | None = None,
         callbacks: list | None = None,
         checkpoint: str | os.PathLike | None = None,
@@ -296,6 +298,14 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
             Labels of any type.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample weights, multiplied by ``class_weight``.
+        soft_targets : array-like of shape (n_samples, n_classes), default=None
+            Class probabilities to train towards instead of the one-hot labels
+            of ``y``, columns in the order of ``classes_`` (the sorted labels
+            of ``y``); each row sums to 1. This is knowledge distillation: pass
+            a teacher's ``predict_proba(X)``, or a mixture of it with the
+            one-hot labels. ``y`` still fixes ``classes_``, ``class_weight``
+            and the stratified hold-out, and validation always scores the
+            true labels. A sampler in a pipeline does not resample them.
         validation_data : tuple (X_val, y_val), default=None
             An explicit validation set (e.g. FER2013's PublicTest), used instead
             of carving ``validation_fraction`` out of X for early stopping and
@@ -334,6 +344,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
             X,
             y,
             sample_weight,
+            soft_targets=soft_targets,
             epochs=self.max_iter,
             continuing=continuing,
             validation_data=validation_data,
@@ -349,13 +360,16 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         y: ArrayLike,
         classes: ArrayLike | None = None,
         sample_weight: ArrayLike | None = None,
+        *,
+        soft_targets: ArrayLike | None = None,
     ) -> FERClassifier:
         """Train for one epoch on (X, y), creating the network on the first call.
 
         Parameters
         ----------
-        X, y, sample_weight
-            As in :meth:`fit`.
+        X, y, sample_weight, soft_targets
+            As in :meth:`fit`; the columns of ``soft_targets`` follow
+            ``classes`` on the first call.
         classes : array-like of shape (n_classes,), default=None
             All labels that will ever be seen; needed on the first call when
             ``y`` does not contain every class. Ignored on later calls.
@@ -369,6 +383,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
             X,
             y,
             sample_weight,
+            soft_targets=soft_targets,
             epochs=1,
             continuing=continuing,
             classes=None if continuing else classes,
@@ -381,6 +396,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         y,
         sample_weight,
         *,
+        soft_targets=None,
         epochs,
         continuing,
         validation_data=None,
@@ -394,8 +410,8 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
 
         loop = None
         try:
-            images, labels, weights, validation, seed = self._training_data(
-                X, y, sample_weight, validation_data, continuing, classes, hold_out
+            images, targets, weights, validation, seed = self._training_data(
+                X, y, sample_weight, soft_targets, validation_data, continuing, classes, hold_out
             )
             if not continuing:
                 self._start_network(seed)
@@ -407,7 +423,7 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
                 checkpoint=checkpoint,
                 resume=resume,
             )
-            loop.run(images, labels, weights, validation, seed=seed, extra_callbacks=callbacks)
+            loop.run(images, targets, weights, validation, seed=seed, extra_callbacks=callbacks)
         except BaseException:
             # Ctrl-C or a failing callback: never leave a half-trained epoch behind.
             restored = loop is not None and loop.rollback()
@@ -416,9 +432,12 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
             raise
         return self
 
-    def _training_data(self, X, y, sample_weight, validation_data, continuing, classes, hold_out):
-        """Checked training arrays: images, encoded labels, weights, validation, seed.
+    def _training_data(
+        self, X, y, sample_weight, soft_targets, validation_data, continuing, classes, hold_out
+    ):
+        """Checked training arrays: images, targets, weights, validation, seed.
 
+        ``targets`` are the encoded labels, or the checked ``soft_targets``.
         ``validation`` is ``(images, labels)``: the given ``validation_data``, or
         with ``early_stopping`` (and ``hold_out``) a stratified share of X.
         """
@@ -426,6 +445,8 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         if not continuing:
             self.classes_ = fit_classes(y, classes, type(self).__name__)
         labels = encode_labels(y, self.classes_)
+        if soft_targets is not None:
+            soft_targets = check_soft_targets(soft_targets, len(labels), self.classes_)
         weights = sample_weights(y, sample_weight, X, self.class_weight, self.classes_)
         seed = self._seed(continuing)
         validation = None
@@ -434,11 +455,12 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
             y_val = encode_labels(column_or_1d(validation_data[1]), self.classes_)
             validation = (X_val, y_val)
         elif self.early_stopping and hold_out:
-            X, X_val, labels, y_val, weights = split_validation(
-                X, labels, weights, self.validation_fraction, seed
+            X, X_val, labels, y_val, weights, soft_targets = split_validation(
+                X, labels, weights, self.validation_fraction, seed, soft_targets
             )
             validation = (self._to_images(X_val), y_val)
-        return self._to_images(X), labels, weights, validation, seed
+        targets = labels if soft_targets is None else soft_targets
+        return self._to_images(X), targets, weights, validation, seed
 
     def _start_network(self, seed):
         self.model_ = self._build_model(seed)
