@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from tta_accuracy import _rounded, evaluation_splits
+from tta_accuracy import evaluation_splits, rounded
 
 from fercls.classifier import TEST_TIME_AUGMENTATIONS
 from fercls.datasets import fer2013_path
@@ -40,12 +40,12 @@ def figures(probabilities, classes, splits, unseen):
     truth = splits["PrivateTest"][1]
     private = predicted["PrivateTest"]
     return {
-        "public_accuracy": _rounded(
+        "public_accuracy": rounded(
             accuracy_score(splits["PublicTest"][1], predicted["PublicTest"])
         ),
-        "private_accuracy": _rounded(accuracy_score(truth, private)),
-        "private_macro_f1": _rounded(f1_score(truth, private, average="macro")),
-        "private_unseen_accuracy": _rounded(accuracy_score(truth[unseen], private[unseen])),
+        "private_accuracy": rounded(accuracy_score(truth, private)),
+        "private_macro_f1": rounded(f1_score(truth, private, average="macro")),
+        "private_unseen_accuracy": rounded(accuracy_score(truth[unseen], private[unseen])),
     }
 
 

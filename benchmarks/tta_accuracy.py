@@ -46,10 +46,10 @@ def tta_figures(classifier, public, private, unseen):
             predicted = classifier.predict(private[0])
             truth = private[1]
             figures[str(setting)] = {
-                "public_accuracy": _rounded(accuracy_score(public[1], public_predicted)),
-                "private_accuracy": _rounded(accuracy_score(truth, predicted)),
-                "private_macro_f1": _rounded(f1_score(truth, predicted, average="macro")),
-                "private_unseen_accuracy": _rounded(
+                "public_accuracy": rounded(accuracy_score(public[1], public_predicted)),
+                "private_accuracy": rounded(accuracy_score(truth, predicted)),
+                "private_macro_f1": rounded(f1_score(truth, predicted, average="macro")),
+                "private_unseen_accuracy": rounded(
                     accuracy_score(truth[unseen], predicted[unseen])
                 ),
             }
@@ -76,16 +76,17 @@ def headline_figures(classifier, public, private, unseen, order):
     truth = private[1]
     recall = recall_score(truth, predicted, labels=order, average=None)
     return {
-        "public_accuracy": _rounded(accuracy_score(public[1], public_predicted)),
-        "private_accuracy": _rounded(accuracy_score(truth, predicted)),
-        "private_macro_f1": _rounded(f1_score(truth, predicted, average="macro")),
-        "private_recall": {name: _rounded(r) for name, r in zip(order, recall, strict=True)},
-        "private_unseen_accuracy": _rounded(accuracy_score(truth[unseen], predicted[unseen])),
+        "public_accuracy": rounded(accuracy_score(public[1], public_predicted)),
+        "private_accuracy": rounded(accuracy_score(truth, predicted)),
+        "private_macro_f1": rounded(f1_score(truth, predicted, average="macro")),
+        "private_recall": {name: rounded(r) for name, r in zip(order, recall, strict=True)},
+        "private_unseen_accuracy": rounded(accuracy_score(truth[unseen], predicted[unseen])),
         "private_unseen_n": int(unseen.sum()),
     }
 
 
-def _rounded(value):
+def rounded(value):
+    """A figure as the JSON lines report it: 4 decimals."""
     return round(float(value), 4)
 
 
