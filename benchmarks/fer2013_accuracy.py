@@ -125,6 +125,23 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def teacher_records(folders):
+    """Each teacher's folder, whether it is calibrated, and the commands that trained it
+    (from its model.json), so a distilled model's card can say what it learned from."""
+    records = []
+    for folder in folders:
+        card = json.loads((Path(folder) / "model.json").read_text()).get("card") or {}
+        stages = card.get("stages") or [card]
+        records.append(
+            {
+                "model": str(folder),
+                "calibrated": "calibration" in card,
+                "commands": [stage.get("command") for stage in stages],
+            }
+        )
+    return records
+
+
 def soft_targets(teachers, pixels, codes, classes, *, weight, temperature, views):
     """Distillation targets: ``weight`` x the teachers' softened mean probability
     on each image, plus ``1 - weight`` x the one-hot label ``codes``.
@@ -172,6 +189,12 @@ def training_stages(card, previous_card=None):
     this_run["learning_rate_init"] = settings.get("learning_rate_init")
     this_run["precision"] = settings.get("precision", "float32")
     this_run["distill_from"] = settings.get("distill_from")
+    if this_run["distill_from"]:
+        this_run["teachers"] = card.get("teachers")
+        this_run["distillation"] = {
+            key: settings.get(key)
+            for key in ("distill_weight", "distill_temperature", "teacher_tta")
+        }
     return [*stages, this_run]
 
 
@@ -360,6 +383,8 @@ def main(argv=None):
         from fercls.pretrained import save_classifier
 
         card = dict(result, history=clf.history_, command=shlex.join(["python", *sys.argv]))
+        if args.distill_from:
+            card["teachers"] = teacher_records(args.distill_from)
         card["stages"] = training_stages(card, (previous_meta or {}).get("card"))
         save_classifier(clf, args.save, normalization=args.normalization, card=card)
     print(json.dumps(result), flush=True)

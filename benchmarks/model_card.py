@@ -249,6 +249,39 @@ def schedule(stages):
     )
 
 
+def command_list(stages):
+    """Each run's command as a code block; a distilled run also says what it learned from."""
+    blocks = []
+    for number, stage in enumerate(stages, 1):
+        blocks.append(f"  ```\n  {stage['command']}\n  ```")
+        if stage.get("teachers"):
+            blocks.append(distillation_phrase(number, stage, stages))
+    return "\n".join(blocks)
+
+
+def distillation_phrase(number, stage, stages):
+    """What a distilled run's soft targets were, and how each teacher was trained."""
+    settings = stage.get("distillation") or {}
+    weight = settings.get("distill_weight", 0.5)
+    temperature = settings.get("distill_temperature", 2.0)
+    views = settings.get("teacher_tta") or "none"
+    own = [s.get("command") for s in stages]
+    teachers = []
+    for record in stage["teachers"]:
+        commands = record["commands"]
+        calibrated = " (calibrated)" if record.get("calibrated") else ""
+        if commands == own[: len(commands)]:
+            teachers.append(f"the model of run {len(commands)}{calibrated}")
+        else:
+            listed = "; then ".join(f"`{command}`" for command in commands)
+            teachers.append(f"a model trained by {listed}{calibrated}")
+    return (
+        f"  Run {number} learned soft targets: {weight:g} × the mean probability of its "
+        f"teachers (`{views}` views, softened at temperature {temperature:g}) plus "
+        f"{1 - weight:g} × the one-hot label. Its teachers: {'; '.join(teachers)}."
+    )
+
+
 def stage_table(stages):
     """One row per training run; empty for a single run."""
     if len(stages) == 1:
@@ -292,7 +325,7 @@ def main(folder, note=""):
             batch_size=params["batch_size"],
             label_smoothing=params["label_smoothing"],
             class_weight=params["class_weight"] or "none",
-            commands="\n".join(f"  ```\n  {stage['command']}\n  ```" for stage in stages),
+            commands=command_list(stages),
             stage_table=stage_table(stages),
             note=f"- **Note**: {note}\n" if note else "",
             device=card["device"],

@@ -90,17 +90,24 @@ def test_an_ensemble_of_a_model_with_itself_measures_as_the_model(trained, fer_z
     assert second == first
 
 
-def test_a_bfloat16_run_is_measured_and_saved_as_the_float32_model_that_loads(fer_zip, tmp_path):
-    """The figures of a mixed_bfloat16 run are those of the weights as the package
-    loads them (float32), so the card never quotes a network nobody gets."""
-    folder = tmp_path / "bf16"
+@pytest.fixture(scope="module")
+def student(trained, fer_zip, tmp_path_factory):
+    """A mixed_bfloat16 run distilled from the trained model: one run serves both tests."""
+    teacher, _ = trained
+    folder = tmp_path_factory.mktemp("student") / "model"
     out = run_script(
         "fer2013_accuracy.py",
         *("--data", fer_zip, "--architecture", "simple", "--minutes", "0.02"),
         *("--train-limit", 256, "--verbose", 0, "--precision", "mixed_bfloat16"),
-        *("--save", folder),
+        *("--distill-from", teacher, "--teacher-tta", "none", "--save", folder),
     )
-    result = json.loads(out)
+    return folder, json.loads(out)
+
+
+def test_a_bfloat16_run_is_measured_and_saved_as_the_float32_model_that_loads(student, fer_zip):
+    """The figures of a mixed_bfloat16 run are those of the weights as the package
+    loads them (float32), so the card never quotes a network nobody gets."""
+    folder, result = student
     meta = json.loads((folder / "model.json").read_text())
     assert meta["params"]["precision"] == "float32"
     assert meta["card"]["stages"][-1]["precision"] == "mixed_bfloat16"
@@ -136,16 +143,20 @@ def test_soft_targets_mix_the_teachers_softened_probabilities_with_the_label(tra
     np.testing.assert_allclose(twice, targets(0.5, 2.0), atol=1e-6)
 
 
-def test_a_distilled_run_records_its_teachers_in_the_card(trained, fer_zip, tmp_path):
+def test_a_distilled_run_records_its_teachers_in_the_card(trained, student):
     teacher, _ = trained
-    folder = tmp_path / "student"
-    run_script(
-        "fer2013_accuracy.py",
-        *("--data", fer_zip, "--architecture", "simple", "--minutes", "0.02"),
-        *("--train-limit", 256, "--verbose", 0, "--save", folder),
-        *("--distill-from", teacher, "--teacher-tta", "none"),
-    )
+    folder, _ = student
     card = json.loads((folder / "model.json").read_text())["card"]
     assert card["settings"]["distill_from"] == [str(teacher)]
-    assert card["stages"][-1]["distill_from"] == [str(teacher)]
-    assert "--distill-from" in card["stages"][-1]["command"]
+    stage = card["stages"][-1]
+    assert "--distill-from" in stage["command"]
+    (record,) = stage["teachers"]
+    teacher_card = json.loads((teacher / "model.json").read_text())["card"]
+    assert record["model"] == str(teacher)
+    assert record["commands"] == [s["command"] for s in teacher_card["stages"]]
+    assert stage["distillation"] == {
+        "distill_weight": 0.5, "distill_temperature": 2.0, "teacher_tta": "none"
+    }  # fmt: skip
+    markdown = run_script("model_card.py", folder)
+    assert "learned soft targets: 0.5 × the mean probability" in markdown
+    assert teacher_card["command"] in markdown
