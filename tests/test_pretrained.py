@@ -6,10 +6,10 @@ import pytest
 from helpers import make_faces
 from sklearn.metrics import f1_score
 
-from fercls import EMOTIONS, FERClassifier, load_pretrained
+from fercls import EMOTIONS, FERClassifier, PixelNormalizer, load_pretrained
 from fercls.datasets import overlaps_training
 from fercls.preprocessing import format_pixel_strings
-from fercls.pretrained import PRETRAINED_DIR, load_classifier, save_classifier
+from fercls.pretrained import PRETRAINED_DIR, load_classifier, load_model, save_classifier
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +83,17 @@ def test_save_and_load_round_trip_is_exact_and_atomic(tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
     assert loaded.classes_.tolist() == [0, 1] and metadata["normalization"] == "scale"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no staging folders left
+
+
+def test_load_model_sets_test_time_augmentation_on_the_final_classifier(tmp_path):
+    import fercls
+
+    model = load_model(None, test_time_augmentation="ten_crop")
+    assert model[-1].test_time_augmentation == "ten_crop"
+    assert load_model(None)[-1].test_time_augmentation is None
+    fercls.save(PixelNormalizer().fit(np.zeros((4, 4))), tmp_path / "n.fercls")
+    with pytest.raises(ValueError, match=r"has no FERClassifier step \(found PixelNormalizer\)"):
+        load_model(tmp_path / "n.fercls", test_time_augmentation="flip")
 
 
 def test_loading_a_folder_without_a_model_fails_clearly(tmp_path):

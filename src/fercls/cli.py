@@ -467,32 +467,10 @@ def add_tta_option(command):
 
 
 def load_model(path, *, tta=None, allow_pickle=False):
-    """A fitted model: the bundled one, a .fercls archive, a saved model folder,
-    or (only with ``allow_pickle``) a .joblib/.pkl file; with ``tta``, its
-    classifiers predict with ``test_time_augmentation=tta``."""
-    model = _read_model(path, allow_pickle=allow_pickle)
-    if tta:
-        _set_test_time_augmentation(model, path, tta)
-    return model
+    """``fercls.pretrained.load_model``, with ``--tta`` set on its classifier."""
+    from .pretrained import load_model as read
 
-
-def _set_test_time_augmentation(model, path, tta):
-    from .classifier import final_classifier
-
-    classifier = final_classifier(model)
-    if classifier is None:
-        steps = [step for _, step in model.steps] if hasattr(model, "steps") else [model]
-        raise CommandError(
-            f"--tta: {path or 'the model'} has no FERClassifier step "
-            f"(found {', '.join(type(step).__name__ for step in steps)})"
-        )
-    classifier.set_params(test_time_augmentation=tta)
-
-
-def _read_model(path, *, allow_pickle=False):
-    from .pretrained import load_model
-
-    return load_model(path, allow_pickle=allow_pickle)
+    return read(path, allow_pickle=allow_pickle, test_time_augmentation=tta)
 
 
 def run_evaluate(args) -> int:
@@ -639,7 +617,7 @@ def _annotation_names(files, folder: Path) -> dict:
 
 
 def run_predict(args) -> int:
-    from .photos import detect_emotions_batch
+    from .photos import class_names, detect_emotions_batch
 
     if args.annotate and args.whole_image:
         raise UsageError("--annotate draws detected faces; it cannot be used with --whole-image")
@@ -672,18 +650,12 @@ def run_predict(args) -> int:
             _write_annotated(annotated[source], images[source], found[source])
             result["annotated"] = str(annotated[source])
         results.append(result)
-    text = _format_predictions(results, args.format, _probability_names(model))
+    text = _format_predictions(results, args.format, class_names(model))
     if args.output:
         write_atomic(args.output, lambda path: Path(path).write_text(text))
     else:
         sys.stdout.write(text)
     return 1 if errors else 0
-
-
-def _probability_names(model) -> list[str]:
-    from .photos import class_names
-
-    return class_names(model)
 
 
 def _format_predictions(results, form: str, names) -> str:

@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline
 
 from ._io import read_regular_file, short_reason, write_folder_atomic
 from .architectures import ARCHITECTURES, build_network
-from .classifier import FERClassifier
+from .classifier import FERClassifier, final_classifier
 from .preprocessing import PixelNormalizer, PixelStringParser
 
 __all__ = [
@@ -273,7 +273,7 @@ def load_pipeline(directory, *, with_parser=True, test_time_augmentation=None) -
 PICKLE_SUFFIXES = (".joblib", ".pkl")
 
 
-def load_model(path=None, *, allow_pickle=False):
+def load_model(path=None, *, allow_pickle=False, test_time_augmentation=None):
     """A fitted model from any place fercls keeps one.
 
     Parameters
@@ -286,6 +286,8 @@ def load_model(path=None, *, allow_pickle=False):
     allow_pickle : bool, default=False
         Unpickling runs whatever code the file holds: read pickles only from
         sources you trust, and only when asked.
+    test_time_augmentation : {"flip", "zoom_flip", "ten_crop"} or None, default=None
+        If given, set on the model's final :class:`~fercls.FERClassifier`.
 
     Returns
     -------
@@ -296,8 +298,25 @@ def load_model(path=None, *, allow_pickle=False):
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If it is none of the above, or a pickle without ``allow_pickle``.
+        If it is none of the above, a pickle without ``allow_pickle``, or
+        ``test_time_augmentation`` is given and the model has no
+        :class:`~fercls.FERClassifier` step.
     """
+    model = _read_model(path, allow_pickle=allow_pickle)
+    if test_time_augmentation is not None:
+        classifier = final_classifier(model)
+        if classifier is None:
+            steps = [step for _, step in model.steps] if hasattr(model, "steps") else [model]
+            raise ValueError(
+                f"test_time_augmentation (--tta): {path or 'the bundled model'} has no "
+                "FERClassifier step "
+                f"(found {', '.join(type(step).__name__ for step in steps)})"
+            )
+        classifier.set_params(test_time_augmentation=test_time_augmentation)
+    return model
+
+
+def _read_model(path, *, allow_pickle):
     if path is None:
         return load_pretrained()
     path = Path(path)
