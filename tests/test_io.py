@@ -7,11 +7,13 @@ import pytest
 from fercls._io import check_output_path
 
 
-def test_a_new_file_in_a_writable_folder_passes(tmp_path):
-    check_output_path(tmp_path / "new" / "deeper" / "model.fercls", "--output")
-    check_output_path(tmp_path / "report", "--report", folder=True)
+def test_a_new_file_in_a_writable_folder_passes_and_nothing_is_created(tmp_path):
+    assert check_output_path(tmp_path / "new" / "deeper" / "model.fercls", "--output") is None
+    assert check_output_path(tmp_path / "report", "--report", folder=True) is None
     (tmp_path / "existing").mkdir()
-    check_output_path(tmp_path / "existing", "--report", folder=True)
+    assert check_output_path(tmp_path / "existing", "--report", folder=True) is None
+    assert [p.name for p in tmp_path.iterdir()] == ["existing"]  # a check, not a mkdir
+    assert not any((tmp_path / "existing").iterdir())
 
 
 def test_an_input_is_never_an_output(tmp_path):
