@@ -152,3 +152,13 @@ def test_pretrained_int8_tflite_agrees_with_the_float_model_on_fer2013(
     int8_predictions = TFLiteModel(out).predict(X)
     assert (int8_predictions == float_predictions).mean() > 0.95
     assert abs((int8_predictions == truth).mean() - (float_predictions == truth).mean()) <= 0.02
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("[" * 100_000, "nested too deeply"), ('{"0": "happy"}', "expected a JSON list")],
+)
+def test_a_hostile_labels_file_is_a_value_error_naming_it(tmp_path, text, message):
+    (tmp_path / "m.tflite.labels.json").write_text(text)
+    with pytest.raises(ValueError, match=f"m.tflite.labels.json: .*{message}"):
+        read_labels(tmp_path / "m.tflite")

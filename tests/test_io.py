@@ -1,10 +1,10 @@
-"""fercls._io.check_output_path: outputs are refused before any work starts."""
+"""fercls._io: outputs refused before any work starts; JSON we read checked in one place."""
 
 from pathlib import Path
 
 import pytest
 
-from fercls._io import check_output_path
+from fercls._io import check_output_path, parse_json
 
 
 def test_a_new_file_in_a_writable_folder_passes_and_nothing_is_created(tmp_path):
@@ -47,3 +47,24 @@ def test_a_folder_without_write_permission_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"--output .*: cannot write in .*locked"):
         check_output_path(locked / "sub" / "model.fercls", "--output")
     check_output_path(tmp_path / "model.fercls", "--output")
+
+
+@pytest.mark.parametrize(
+    ("data", "expected", "message"),
+    [
+        (b"\xff{}", dict, "m.json: not valid JSON"),
+        (b"{", dict, "m.json: not valid JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, list, "m.json: JSON nested too deeply"),
+        (b"[1]", dict, "m.json: expected a JSON object, found list"),
+        (b'{"a": 1}', list, "m.json: expected a JSON list, found dict"),
+    ],
+    ids=["bad utf-8", "bad json", "deep nesting", "list for object", "object for list"],
+)
+def test_bad_json_is_one_value_error_naming_the_file(data, expected, message):
+    with pytest.raises(ValueError, match=message):
+        parse_json(data, "m.json", expected=expected)
+
+
+def test_good_json_is_returned():
+    assert parse_json(b'{"a": [1]}', "m.json") == {"a": [1]}
+    assert parse_json(b'["happy"]', "m.json", expected=list) == ["happy"]

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -218,6 +219,22 @@ def read_zip_member(archive: zipfile.ZipFile, name: str, source, *, max_bytes: i
     if len(data) > max_bytes:
         raise ValueError(f"{source}: {name} inflates beyond the limit of {max_bytes:,} bytes")
     return data
+
+
+def parse_json(data: bytes, where: str, *, expected: type[dict] | type[list] = dict):
+    """``data`` as JSON of type ``expected``; bad UTF-8, bad JSON, nesting deep
+    enough to exhaust the parser and a value of another type are each one
+    ``ValueError`` starting with ``where`` (a file or member name)."""
+    try:
+        value = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{where}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{where}: JSON nested too deeply") from None
+    if not isinstance(value, expected):
+        kind = "object" if expected is dict else "list"
+        raise ValueError(f"{where}: expected a JSON {kind}, found {type(value).__name__}")
+    return value
 
 
 def _reason(exc: BaseException) -> str:

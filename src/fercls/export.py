@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import read_regular_file, write_atomic, write_folder_atomic
+from ._io import parse_json, read_regular_file, write_atomic, write_folder_atomic
 
 __all__ = [
     "export",
@@ -112,12 +112,10 @@ def labels_path(path) -> Path:
 def read_labels(path) -> list:
     """The output labels written with an export, in column order."""
     try:
-        labels = json.loads(read_regular_file(labels_path(path), max_bytes=1024**2))
-    except (OSError, ValueError) as exc:
+        data = read_regular_file(labels_path(path), max_bytes=1024**2)
+    except OSError as exc:
         raise ValueError(f"{path}: cannot read its labels ({exc})") from None
-    if not isinstance(labels, list):
-        raise ValueError(f"{labels_path(path)}: expected a JSON list of labels")
-    return labels
+    return parse_json(data, str(labels_path(path)), expected=list)
 
 
 def _save_keras(network, temporary, suffix):

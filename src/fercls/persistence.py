@@ -29,7 +29,13 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ._inputs import check_fitted_state
-from ._io import checked_zip_entries, read_zip_member, short_reason, write_atomic
+from ._io import (
+    checked_zip_entries,
+    parse_json,
+    read_zip_member,
+    short_reason,
+    write_atomic,
+)
 from ._version import __version__
 
 __all__ = [
@@ -353,13 +359,8 @@ def _read_manifest(archive: zipfile.ZipFile, path: Path) -> dict:
     if MANIFEST not in archive.namelist():
         raise ValueError(f"{path}: not a fercls archive (no {MANIFEST} inside)")
     data = read_zip_member(archive, MANIFEST, path, max_bytes=MAX_MANIFEST_BYTES)
-    try:
-        manifest = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: {MANIFEST} is not valid JSON ({exc})") from None
-    except RecursionError:
-        raise ValueError(f"{path}: {MANIFEST} is nested too deeply to be a manifest") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+    manifest = parse_json(data, f"{path}: {MANIFEST}")
+    if manifest.get("format") != FORMAT:
         raise ValueError(f"{path}: {MANIFEST} does not describe a fercls archive")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ValueError(

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from ._io import read_regular_file, short_reason, write_folder_atomic
+from ._io import parse_json, read_regular_file, short_reason, write_folder_atomic
 from .architectures import ARCHITECTURES, build_network
 from .classifier import FERClassifier, final_classifier
 from .preprocessing import PixelNormalizer, PixelStringParser
@@ -158,14 +158,8 @@ MAX_METADATA_BYTES = 16 * 1024**2
 
 
 def _read_metadata(meta_path: Path) -> dict:
-    try:
-        metadata = json.loads(read_regular_file(meta_path, max_bytes=MAX_METADATA_BYTES))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{meta_path}: not valid JSON ({exc})") from None
-    except RecursionError:
-        raise ValueError(f"{meta_path}: nested too deeply to be model metadata") from None
-    if not isinstance(metadata, dict):
-        raise ValueError(f"{meta_path}: expected a JSON object")
+    data = read_regular_file(meta_path, max_bytes=MAX_METADATA_BYTES)
+    metadata = parse_json(data, str(meta_path))
     if metadata.get("format_version") != FORMAT_VERSION:
         raise ValueError(
             f"{meta_path}: format_version {metadata.get('format_version')!r}, "
