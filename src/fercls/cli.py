@@ -382,11 +382,6 @@ def check_output(path: Path, option: str, *, folder: bool = False, inputs=()) ->
 
 
 def run_train(args) -> int:
-    import joblib
-    from imblearn.over_sampling import RandomOverSampler
-    from imblearn.pipeline import make_pipeline
-
-    from . import FERClassifier, PixelNormalizer, PixelStringParser
     from .datasets import load_fer2013
 
     # Every output is checked before hours of training, and none may be an input.
@@ -401,6 +396,34 @@ def run_train(args) -> int:
     public = np.asarray(data.usage) == "PublicTest"
     if not len(train_rows):
         raise CommandError(f"{args.data}: no Training images")
+    pipeline = _training_pipeline(args)
+    fit_params = _fit_params(args, data.data[public], names[public])
+    pipeline.fit(data.data[train_rows], names[train_rows], **fit_params)
+    _save_pipeline(pipeline, args.output)
+    print(f"saved {args.output}")
+    if args.report:
+        if not public.any():
+            raise CommandError(f"{args.data}: no PublicTest images to report on")
+        from .evaluation import make_report
+
+        metrics = make_report(
+            pipeline,
+            data.data[public],
+            names[public],
+            args.report,
+            title=f"fercls train: PublicTest ({args.data.name})",
+        )
+        print(f"PublicTest accuracy {metrics['accuracy']:.4f}; report in {args.report}")
+    return 0
+
+
+def _training_pipeline(args):
+    """parser → [oversampler →] normaliser → classifier, from the options."""
+    from imblearn.over_sampling import RandomOverSampler
+    from imblearn.pipeline import make_pipeline
+
+    from . import FERClassifier, PixelNormalizer, PixelStringParser
+
     steps = [PixelStringParser()]
     if args.oversample:
         steps.append(RandomOverSampler(random_state=args.seed))
@@ -418,10 +441,16 @@ def run_train(args) -> int:
             verbose=1 if args.verbose else 0,
         ),
     ]
-    pipeline = make_pipeline(*steps)
+    return make_pipeline(*steps)
+
+
+def _fit_params(args, public_pixels, public_names) -> dict:
+    """PublicTest as validation data (if any), the checkpoint, a time estimate on a terminal."""
+    from . import PixelNormalizer
+
     fit_params: dict[str, object] = {}
-    if public.any():
-        validation = (PixelNormalizer().fit_transform(data.data[public]), names[public])
+    if len(public_pixels):
+        validation = (PixelNormalizer().fit_transform(public_pixels), public_names)
         fit_params["ferclassifier__validation_data"] = validation
     if args.checkpoint:
         fit_params["ferclassifier__checkpoint"] = args.checkpoint
@@ -429,28 +458,19 @@ def run_train(args) -> int:
         from ._training import TimeLeft
 
         fit_params["ferclassifier__callbacks"] = [TimeLeft(args.max_iter, prefix="fercls train")]
-    pipeline.fit(data.data[train_rows], names[train_rows], **fit_params)
-    if args.output.suffix == ".joblib":
-        write_atomic(args.output, lambda path: joblib.dump(pipeline, path))
+    return fit_params
+
+
+def _save_pipeline(pipeline, path: Path) -> None:
+    """A .joblib file if asked for by name (trusted use); a .fercls archive otherwise."""
+    if path.suffix == ".joblib":
+        import joblib
+
+        write_atomic(path, lambda temporary: joblib.dump(pipeline, temporary))
     else:
         from .persistence import save
 
-        save(pipeline, args.output)
-    print(f"saved {args.output}")
-    if args.report:
-        if not public.any():
-            raise CommandError(f"{args.data}: no PublicTest images to report on")
-        from .evaluation import make_report
-
-        metrics = make_report(
-            pipeline,
-            data.data[public],
-            names[public],
-            args.report,
-            title=f"fercls train: PublicTest ({args.data.name})",
-        )
-        print(f"PublicTest accuracy {metrics['accuracy']:.4f}; report in {args.report}")
-    return 0
+        save(pipeline, path)
 
 
 # ----------------------------------------------------------------- evaluate
