@@ -174,11 +174,12 @@ STAGE_FIELDS = (
 )
 
 
-def training_stages(card, previous_card=None):
+def training_stages(card, previous_card=None, teachers=None):
     """The runs that produced a model, oldest first, each summarised by STAGE_FIELDS.
 
     A warm restart (``--init-from``) inherits the stages of the model it
     started from, so a model card can list every command behind the weights.
+    A distilled run also keeps ``teachers`` (:func:`teacher_records`).
     """
     stages = []
     if previous_card is not None:
@@ -190,7 +191,7 @@ def training_stages(card, previous_card=None):
     this_run["precision"] = settings.get("precision", "float32")
     this_run["distill_from"] = settings.get("distill_from")
     if this_run["distill_from"]:
-        this_run["teachers"] = card.get("teachers")
+        this_run["teachers"] = teachers
         this_run["distillation"] = {
             key: settings.get(key)
             for key in ("distill_weight", "distill_temperature", "teacher_tta")
@@ -329,7 +330,10 @@ def main(argv=None):
         if args.precision != "float32":
             clf = rebuild_in_precision(clf, args.precision)
     epochs_before = getattr(clf, "n_iter_", 0)
+    teachers = None
     if args.distill_from:
+        # Recorded as the teachers are read, not after hours of training.
+        teachers = teacher_records(args.distill_from)
         classes = np.unique(y_train)
         fit_params["soft_targets"] = soft_targets(
             args.distill_from,
@@ -383,9 +387,8 @@ def main(argv=None):
         from fercls.pretrained import save_classifier
 
         card = dict(result, history=clf.history_, command=shlex.join(["python", *sys.argv]))
-        if args.distill_from:
-            card["teachers"] = teacher_records(args.distill_from)
-        card["stages"] = training_stages(card, (previous_meta or {}).get("card"))
+        previous_card = (previous_meta or {}).get("card")
+        card["stages"] = training_stages(card, previous_card, teachers)
         save_classifier(clf, args.save, normalization=args.normalization, card=card)
     print(json.dumps(result), flush=True)
     return result

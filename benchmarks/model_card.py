@@ -261,10 +261,9 @@ def command_list(stages):
 
 def distillation_phrase(number, stage, stages):
     """What a distilled run's soft targets were, and how each teacher was trained."""
-    settings = stage.get("distillation") or {}
-    weight = settings.get("distill_weight", 0.5)
-    temperature = settings.get("distill_temperature", 2.0)
-    views = settings.get("teacher_tta") or "none"
+    settings = stage["distillation"]  # fer2013_accuracy.training_stages writes it with teachers
+    weight, temperature = settings["distill_weight"], settings["distill_temperature"]
+    views = settings["teacher_tta"]
     own = [s.get("command") for s in stages]
     teachers = []
     for record in stage["teachers"]:

@@ -6,7 +6,8 @@
 # augmentation, which won the 30-minute ablations in docs/model_card.md), then a
 # temperature fitted on PublicTest (benchmarks/calibrate.py). Runs 7 and 8 start from
 # the previous run as it shipped, calibrated; run 8 also learns from run 7's ten-crop
-# probabilities (self-distillation, --distill-from). About 9.6 hours on a 2-core CPU. The runs are time budgets, so a faster or slower machine fits more or
+# probabilities (self-distillation, --distill-from). About 9.6 hours on a 2-core CPU.
+# The runs are time budgets, so a faster or slower machine fits more or
 # fewer epochs into them and lands on somewhat different figures; each run prints its
 # JSON line and saves its model (weights + model.json card) to OUT/stage<N>.
 #

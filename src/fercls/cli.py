@@ -394,22 +394,23 @@ def run_train(args) -> int:
     names = np.asarray(EMOTIONS)[data.target]
     train_rows = np.flatnonzero(np.asarray(data.usage) == "Training")[: args.train_limit]
     public = np.asarray(data.usage) == "PublicTest"
+    public_pixels, public_names = data.data[public], names[public]
     if not len(train_rows):
         raise CommandError(f"{args.data}: no Training images")
     pipeline = _training_pipeline(args)
-    fit_params = _fit_params(args, data.data[public], names[public])
+    fit_params = _fit_params(args, public_pixels, public_names)
     pipeline.fit(data.data[train_rows], names[train_rows], **fit_params)
     _save_pipeline(pipeline, args.output)
     print(f"saved {args.output}")
     if args.report:
-        if not public.any():
+        if not len(public_pixels):
             raise CommandError(f"{args.data}: no PublicTest images to report on")
         from .evaluation import make_report
 
         metrics = make_report(
             pipeline,
-            data.data[public],
-            names[public],
+            public_pixels,
+            public_names,
             args.report,
             title=f"fercls train: PublicTest ({args.data.name})",
         )
