@@ -184,7 +184,7 @@ def test_grid_search_on_a_dask_local_cluster_of_two_worker_processes(monkeypatch
     grid = {"ferclassifier__learning_rate_init": [1e-3, 1e-2]}
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
         joblib.parallel_backend("dask"),
