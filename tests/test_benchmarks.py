@@ -58,26 +58,16 @@ def test_accuracy_benchmark_reports_the_protocol_figures(trained):
 
 def test_tta_benchmark_updates_the_card_and_the_card_shows_it(trained, fer_zip):
     folder, result = trained
-    out = json.loads(
-        run_script(
-            "tta_accuracy.py",
-            folder,
-            "--data",
-            fer_zip,
-            "--update-card",
-            "--measure-tta",
-            *MEASURED,
-        )
-    )
+    options = ("--data", fer_zip, "--update-card", "--measure-tta", *MEASURED)
+    out = json.loads(run_script("tta_accuracy.py", folder, *options))
     # Same weights, same data: the standalone measurement repeats the training run's.
     assert out["settings"] == result["test_time_augmentation"]
     card = json.loads((folder / "model.json").read_text())["card"]
     assert card["test_time_augmentation"] == out["settings"]
     markdown = run_script("model_card.py", folder)
     flip = out["settings"]["flip"]
-    assert f'| `"flip"` | {flip["public_accuracy"]:.2%} | {flip["private_accuracy"]:.2%} |' in (
-        markdown
-    )
+    row = f'| `"flip"` | {flip["public_accuracy"]:.2%} | {flip["private_accuracy"]:.2%} |'
+    assert row in markdown
     assert f"**{result['private_accuracy']:.2%}**" in markdown
 
 
