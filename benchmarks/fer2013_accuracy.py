@@ -35,7 +35,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tta_accuracy import add_measure_tta_argument, chosen_settings
+from tta_accuracy import (
+    SETTING_NAMES,
+    add_measure_tta_argument,
+    chosen_settings,
+    evaluation_splits,
+    headline_figures,
+    tta_figures,
+)
 
 from fercls.datasets import fer2013_path
 
@@ -120,7 +127,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--teacher-tta",
         default="flip",
-        choices=["none", "flip", "zoom_flip", "ten_crop"],
+        choices=SETTING_NAMES,
         help="the views each teacher averages on a training image",
     )
     add_measure_tta_argument(parser)
@@ -287,8 +294,6 @@ def _as_json(value):
 
 def main(argv=None):
     args = parse_args(argv)
-    from tta_accuracy import evaluation_splits, headline_figures, tta_figures
-
     from fercls import FERClassifier, PixelNormalizer, load_fer2013
 
     if not args.data.exists():

@@ -27,25 +27,26 @@ from fercls.datasets import fer2013_path
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = fer2013_path(__file__)  # $FERCLS_FER2013, or ../shared/data/fer2013.zip
 SETTINGS = (None, *TEST_TIME_AUGMENTATIONS)
+SETTING_NAMES = ("none", *TEST_TIME_AUGMENTATIONS)  # SETTINGS as options name them
 
 
 def add_measure_tta_argument(parser):
     """``--measure-tta``: the settings to measure, all four unless narrowed
     (``"ten_crop"`` alone costs ten predictions of both test splits)."""
-    names = [str(setting).lower() for setting in SETTINGS]
     parser.add_argument(
         "--measure-tta",
         nargs="+",
-        choices=names,
-        default=names,
+        choices=SETTING_NAMES,
+        default=list(SETTING_NAMES),
         metavar="SETTING",
-        help=f"the test-time augmentation settings to measure ({', '.join(names)}; default: all)",
+        help=f"the test-time augmentation settings to measure ({', '.join(SETTING_NAMES)}; "
+        "default: all)",
     )
 
 
 def chosen_settings(names):
     """The settings named by ``--measure-tta``, in the order of ``SETTINGS``."""
-    return tuple(setting for setting in SETTINGS if str(setting).lower() in names)
+    return tuple(s for s, name in zip(SETTINGS, SETTING_NAMES, strict=True) if name in names)
 
 
 def tta_figures(classifier, public, private, unseen, settings=SETTINGS):

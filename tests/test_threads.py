@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from fercls._threads import share_threads_with_tensorflow
+from fercls._threads import share_threads_with_tensorflow, usable_cores
 
 
 def test_worker_share_is_copied_to_tensorflow():
@@ -15,6 +15,14 @@ def test_worker_share_is_copied_to_tensorflow():
         "TF_NUM_INTRAOP_THREADS": "3",
         "TF_NUM_INTEROP_THREADS": "1",
     }
+
+
+def test_usable_cores_are_those_the_process_may_run_on(monkeypatch):
+    if hasattr(os, "sched_getaffinity"):
+        assert usable_cores() == len(os.sched_getaffinity(0))
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # as on macOS and Windows
+    monkeypatch.setattr(os, "cpu_count", lambda: None)  # which may not know
+    assert usable_cores() == 1
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,11 @@ data does not depend on the scikit-learn transformers.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._threads import omp_share
+from ._threads import omp_share, usable_cores
 
 FER_N_PIXELS = 48 * 48
 
@@ -88,10 +87,7 @@ def _parse_threads(n_chunks: int) -> int:
     share inside joblib/Dask workers), at most 8, and one for small inputs."""
     if n_chunks < _MIN_PARALLEL_CHUNKS:
         return 1
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
+    cores = usable_cores()
     share = omp_share()
     if share is not None:
         cores = min(cores, share)

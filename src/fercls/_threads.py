@@ -17,6 +17,14 @@ from __future__ import annotations
 import os
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def omp_share(environ=os.environ) -> int | None:
     """The thread count ``OMP_NUM_THREADS`` grants this process, if it is set and valid."""
     share = environ.get("OMP_NUM_THREADS", "")
