@@ -18,7 +18,7 @@ from PIL import Image
 
 import fercls
 from fercls import FERClassifier, PixelStringParser, load_fer2013
-from fercls._io import write_atomic, write_folder_atomic
+from fercls._io import OutputFolder, write_atomic, write_folder_atomic
 from fercls.cli import main
 from fercls.preprocessing import parse_pixel_strings
 
@@ -508,7 +508,11 @@ def test_a_leftover_old_folder_does_not_block_a_folder_write(tmp_path):
     (tmp_path / ".NAME.old").mkdir()
     (tmp_path / ".NAME.old" / "junk").write_text("x")
     for content in ("first", "second"):
-        write_folder_atomic(tmp_path / "NAME", lambda p, c=content: Path(p, "f").write_text(c))
+        write_folder_atomic(
+            tmp_path / "NAME",
+            lambda p, c=content: Path(p, "f").write_text(c),
+            kind=OutputFolder("f"),
+        )
     assert (tmp_path / "NAME" / "f").read_text() == "second"
 
 

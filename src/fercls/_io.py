@@ -20,6 +20,7 @@ import stat
 import tempfile
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 
@@ -78,39 +79,86 @@ def write_atomic(path, write) -> Path:
     return path
 
 
-def write_folder_atomic(path, write) -> Path:
+def write_folder_atomic(path, write, *, kind: OutputFolder | None = None) -> Path:
     """Call ``write(staging_folder)``, then swap the staging folder into ``path``.
 
-    The old folder, if any, is first renamed aside under a unique name and
-    removed after the swap, so a leftover from an earlier interrupted swap
-    never blocks a later one.
+    An existing ``path`` is replaced only if it is empty or an earlier output
+    of the same ``kind`` (:class:`OutputFolder`), so a folder fercls did not
+    write is never replaced; that is checked before ``write`` runs. The old
+    folder is first renamed aside under a unique name and removed after the
+    swap, and every failure removes what it staged.
     """
-    path = Path(path)
+    path = Path(os.path.abspath(path))
+    check_replaceable_folder(path, str(path), kind=kind)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and not path.is_dir():
-        raise NotADirectoryError(f"{path}: is a file; expected a folder path")
     mode = _final_mode(path, folder=True)
     staging = _unique_temporary(path, folder=True)
     try:
         write(str(staging))
         os.chmod(staging, mode)
         if path.exists():
-            aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            old = aside / "old"
-            os.replace(path, old)
-            try:
-                os.replace(staging, path)
-            except BaseException:
-                os.replace(old, path)
-                raise
-            finally:
-                shutil.rmtree(aside, ignore_errors=True)
+            _swap_folder(staging, path)
         else:
             os.replace(staging, path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return path
+
+
+def _swap_folder(staging: Path, path: Path) -> None:
+    """Put ``staging`` where the folder ``path`` is; the old one is removed."""
+    aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+    try:
+        old = aside / "old"
+        os.replace(path, old)
+        try:
+            os.replace(staging, path)
+        except BaseException:
+            os.replace(old, path)
+            raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class OutputFolder:
+    """The names an output folder of one kind holds: ``marker`` is always
+    written, ``others`` may be. An existing folder is taken for an earlier
+    output of that kind, which may be replaced, only if it holds ``marker``
+    and nothing outside these names."""
+
+    marker: str
+    others: frozenset[str] = frozenset()
+
+    def foreign_names(self, folder: Path) -> list[str]:
+        """What in ``folder`` shows it is not (only) an earlier output of this kind."""
+        names = set(os.listdir(folder))
+        foreign = sorted(names - {self.marker, *self.others})
+        if names and not foreign and self.marker not in names:
+            foreign = sorted(names)  # ours would always hold the marker
+        return foreign
+
+
+def check_replaceable_folder(path, what: str, *, kind: OutputFolder | None) -> None:
+    """Refuse to replace an existing folder that is not empty and not an
+    earlier output of ``kind``, or the working folder (or one above it),
+    which cannot be swapped out from under the process."""
+    path = Path(path)
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise ValueError(f"{what}: is a file; expected a folder path")
+    here = Path.cwd().resolve()
+    if path.resolve() == here or path.resolve() in here.parents:
+        raise ValueError(f"{what}: is the working folder or holds it; choose a new folder")
+    foreign = kind.foreign_names(path) if kind else sorted(os.listdir(path))
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
+        raise ValueError(
+            f"{what}: the folder exists and holds files fercls did not write there "
+            f"({shown}); choose a new or empty folder"
+        )
 
 
 def _same_path(a: Path, b: Path) -> bool:
@@ -122,6 +170,12 @@ def _same_path(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
+def _is_within(inner: Path, outer: Path) -> bool:
+    """Whether ``inner`` is ``outer`` or lies inside it, symlinks resolved."""
+    inner, outer = inner.resolve(), outer.resolve()
+    return inner == outer or outer in inner.parents
+
+
 def _existing_ancestor(path: Path) -> Path:
     parent = path.parent.resolve()
     while not parent.exists():
@@ -129,24 +183,47 @@ def _existing_ancestor(path: Path) -> Path:
     return parent
 
 
-def check_output_path(path, what: str, *, folder: bool = False, inputs=()) -> None:
-    """Refuse an output ``path`` that is one of ``inputs``, has the wrong kind
-    (a folder for a file or the reverse), or lies where nothing can be written:
-    a ``ValueError`` starting with ``what`` (e.g. the option that named it).
-    Checked before the work, so hours of training never end in a failed save."""
+def check_output_path(
+    path, what: str, *, folder: bool = False, inputs=(), kind: OutputFolder | None = None
+) -> None:
+    """Refuse an output ``path`` that would destroy something, or cannot be written.
+
+    The rule: ``inputs`` are every path the command reads, a folder standing
+    for everything in it. The output may not be an input (by any spelling,
+    symlink or hard link), contain one, or be an existing file inside an
+    input folder. A folder output of a ``kind`` (:class:`OutputFolder`) may
+    not replace or write into a folder that is not empty and not an earlier
+    output of that kind. It must also have the right kind (a folder for a
+    file or the reverse) and lie where something can be written. Errors are
+    ``ValueError`` starting with ``what`` (e.g. the option that named it),
+    raised before the work, so hours of training never end in a failed save.
+    """
     path = Path(path)
     for source in inputs:
-        if source is not None and _same_path(path, Path(source)):
-            raise ValueError(f"{what} {path} is also an input; it would be overwritten")
+        if source is not None:
+            _check_not_input(path, Path(source), what)
     if folder and path.exists() and not path.is_dir():
         raise ValueError(f"{what} {path} is a file; expected a folder")
     if not folder and path.is_dir():
         raise ValueError(f"{what} {path} is a folder; expected a file path")
+    if kind is not None:
+        check_replaceable_folder(path, f"{what} {path}", kind=kind)
     ancestor = path if folder and path.is_dir() else _existing_ancestor(path)
     if not ancestor.is_dir():
         raise ValueError(f"{what} {path}: {ancestor} is a file, not a folder")
     if not os.access(ancestor, os.W_OK):
         raise ValueError(f"{what} {path}: cannot write in {ancestor}")
+
+
+def _check_not_input(path: Path, source: Path, what: str) -> None:
+    if _same_path(path, source):
+        raise ValueError(f"{what} {path} is also an input; it would be overwritten")
+    if source.exists() and _is_within(source, path):
+        raise ValueError(f"{what} {path} holds the input {source}; it would be overwritten")
+    if source.is_dir() and path.exists() and _is_within(path, source):
+        raise ValueError(
+            f"{what} {path} is inside the input folder {source}; it would be overwritten"
+        )
 
 
 def unique_sibling(path, *, suffix: str = "") -> Path:

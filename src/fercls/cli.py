@@ -372,24 +372,42 @@ def run_info(args) -> int:
 
 
 # -------------------------------------------------------------------- train
-def check_output(path: Path, option: str, *, folder: bool = False, inputs=()) -> None:
-    """Refuse an output path that is an input, of the wrong kind or not writable:
-    bad usage (exit status 2), caught before any work."""
+def check_output(path: Path, option: str, *, folder: bool = False, inputs=(), kind=None) -> None:
+    """Refuse an output path that is, holds or replaces an input, replaces a
+    folder fercls did not write, or is of the wrong kind or not writable
+    (:func:`fercls._io.check_output_path`): bad usage (exit status 2), caught
+    before any work."""
     try:
-        check_output_path(path, option, folder=folder, inputs=inputs)
+        check_output_path(path, option, folder=folder, inputs=inputs, kind=kind)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
 
+def model_input(path):
+    """The model a command reads: ``--model``, or the bundled model's folder."""
+    if path is not None:
+        return path
+    from .pretrained import bundled_model_folder
+
+    return bundled_model_folder()
+
+
 def run_train(args) -> int:
     from .datasets import load_fer2013
+    from .evaluation import REPORT_FOLDER
 
     # Every output is checked before hours of training, and none may be an input.
     check_output(args.output, "--output", inputs=[args.data])
     if args.checkpoint:
         check_output(args.checkpoint, "--checkpoint", inputs=[args.data, args.output])
     if args.report:
-        check_output(args.report, "--report", folder=True, inputs=[args.data, args.output])
+        check_output(
+            args.report,
+            "--report",
+            folder=True,
+            inputs=[args.data, args.output, args.checkpoint],
+            kind=REPORT_FOLDER,
+        )
     data = load_fer2013(args.data)
     names = np.asarray(EMOTIONS)[data.target]
     train_rows = np.flatnonzero(np.asarray(data.usage) == "Training")[: args.train_limit]
@@ -496,12 +514,19 @@ def load_model(path, *, tta=None, allow_pickle=False):
 
 def run_evaluate(args) -> int:
     from .datasets import load_fer2013
-    from .evaluation import evaluate, make_report
+    from .evaluation import REPORT_FOLDER, evaluate, make_report
 
+    model_path = model_input(args.model)
     if args.output:
-        check_output(args.output, "-o/--output", inputs=[args.data, args.model])
+        check_output(args.output, "-o/--output", inputs=[args.data, model_path])
     if args.report:
-        check_output(args.report, "--report", folder=True, inputs=[args.data, args.model])
+        check_output(
+            args.report,
+            "--report",
+            folder=True,
+            inputs=[args.data, model_path, args.output],
+            kind=REPORT_FOLDER,
+        )
     with Progress("loading the data"):
         data = load_fer2013(args.data)
     rows = np.asarray(data.usage) == args.split
@@ -623,17 +648,19 @@ def _read_input_image(source):
 MAX_STDIN_BYTES = 256 * 1024**2
 
 
-def _annotation_names(files, folder: Path) -> dict:
-    """One annotated file per input, never two inputs onto one name."""
-    names, used = {}, set()
+def _annotation_names(files, folder: Path, inputs=()) -> dict:
+    """One annotated file per input, never two inputs onto one name, and never
+    the name of an input (or of another output) in ``inputs``."""
+    taken = {Path(os.path.abspath(p)) for p in inputs}
+    names: dict = {}
     for source in files:
         stem = "stdin" if source == STDIN else Path(source).stem
-        name, n = f"{stem}.annotated.png", 1
-        while name in used:
+        name, n = folder / f"{stem}.annotated.png", 1
+        while Path(os.path.abspath(name)) in taken:
             n += 1
-            name = f"{stem}-{n}.annotated.png"
-        used.add(name)
-        names[source] = folder / name
+            name = folder / f"{stem}-{n}.annotated.png"
+        taken.add(Path(os.path.abspath(name)))
+        names[source] = name
     return names
 
 
@@ -643,10 +670,15 @@ def run_predict(args) -> int:
     if args.annotate and args.whole_image:
         raise UsageError("--annotate draws detected faces; it cannot be used with --whole-image")
     files = collect_images(args.images)
+    inputs = [f for f in files if f != STDIN] + [model_input(args.model)]
     if args.output:
-        check_output(args.output, "-o/--output", inputs=[f for f in files if f != STDIN])
+        check_output(args.output, "-o/--output", inputs=inputs)
+    annotated = {}
     if args.annotate:
         check_output(args.annotate, "--annotate", folder=True)
+        annotated = _annotation_names(files, args.annotate, [*inputs, args.output or ""])
+        for name in annotated.values():
+            check_output(name, "--annotate", inputs=inputs)
     mode = "whole" if args.whole_image else "detect" if args.detect_faces else "auto"
     model = load_model(args.model, tta=args.tta, allow_pickle=args.allow_pickle)
     images, errors = {}, {}
@@ -659,7 +691,6 @@ def run_predict(args) -> int:
             print(f"fercls: error: {errors[source]}", file=sys.stderr)
     faces = detect_emotions_batch(images.values(), model, faces=mode)
     found = dict(zip(images, faces, strict=True))
-    annotated = _annotation_names(files, args.annotate) if args.annotate else {}
     results: list[dict] = []
     for source in files:
         name = STDIN if source == STDIN else str(source)
@@ -722,14 +753,18 @@ def _write_annotated(path: Path, image, faces) -> None:
 
 
 def run_video(args) -> int:
-    from .video import annotate_video
+    from .video import annotate_video, check_video_output
 
     if args.output is None and not args.show:
         raise CommandError("nothing to do: pass --output FILE and/or --show")
     if args.input is not None and not args.input.exists():
         raise FileNotFoundError(f"no such video: {args.input}")
     if args.output is not None:
-        check_output(args.output, "--output", inputs=[args.input, args.model])
+        try:
+            check_video_output(args.output)
+        except ValueError as exc:
+            raise UsageError(f"--output {exc}") from None
+        check_output(args.output, "--output", inputs=[args.input, model_input(args.model)])
     source = args.webcam if args.webcam is not None else args.input
     stats = annotate_video(
         source,
@@ -751,16 +786,16 @@ def run_video(args) -> int:
 
 # ------------------------------------------------------------------- export
 def run_export(args) -> int:
-    from .export import export
+    from .export import SAVED_MODEL_FOLDER, export, labels_path
 
     if args.quantize and args.format != "tflite":
         raise UsageError(f"--quantize applies to --format tflite, not {args.format}")
-    check_output(
-        args.output,
-        "--output",
-        folder=args.format == "saved_model",
-        inputs=[args.model, args.data],
-    )
+    inputs = [model_input(args.model), args.data]
+    if args.format == "saved_model":
+        check_output(args.output, "--output", folder=True, inputs=inputs, kind=SAVED_MODEL_FOLDER)
+    else:
+        check_output(args.output, "--output", inputs=inputs)
+        check_output(labels_path(args.output), "--output's labels file", inputs=inputs)
     representative = None
     if args.quantize == "int8":
         if args.data is None:

@@ -19,7 +19,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from ._io import write_atomic
+from ._io import OutputFolder, write_atomic
 from .classifier import final_classifier
 from .preprocessing import PixelStringParser
 
@@ -225,6 +225,23 @@ def plot_misclassified(images, y_true, y_pred, confidence, n=24, seed=0):
 
 
 # ------------------------------------------------------------------ report
+#: Every file :func:`make_report` may write (``metrics.json`` always): a
+#: folder holding anything else is not a report, and the CLI writes none into it.
+REPORT_FOLDER = OutputFolder(
+    "metrics.json",
+    frozenset(
+        {
+            "confusion_matrix.png",
+            "per_class_f1.png",
+            "misclassified.png",
+            "learning_curves.png",
+            "classification_report.txt",
+            "index.html",
+        }
+    ),
+)
+
+
 def make_report(estimator, X, y, out_dir, *, title="fercls evaluation", proba=None) -> dict:
     """Evaluate and write a report folder.
 

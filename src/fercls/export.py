@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import parse_json, read_regular_file, write_atomic, write_folder_atomic
+from ._io import OutputFolder, parse_json, read_regular_file, write_atomic, write_folder_atomic
 
 __all__ = [
     "export",
@@ -33,6 +33,13 @@ __all__ = [
 
 FORMATS = ("keras", "h5", "tflite", "saved_model")
 QUANTIZATIONS = (None, "float16", "int8")
+#: What a SavedModel export folder holds: an existing folder with anything
+#: else in it is not a previous export, and is never replaced.
+SAVED_MODEL_FOLDER = OutputFolder(
+    "saved_model.pb", frozenset({"fingerprint.pb", "variables", "assets", "labels.json"})
+)
+
+
 # Images used to calibrate int8 ranges: a few hundred cover FER2013's lighting spread.
 N_REPRESENTATIVE = 500
 
@@ -88,7 +95,7 @@ def export(model, path, *, format="keras", quantize=None, representative_data=No
             network.export(folder, format="tf_saved_model", verbose=False)
             Path(folder, "labels.json").write_text(json.dumps(labels) + "\n")
 
-        write_folder_atomic(path, write_saved_model)
+        write_folder_atomic(path, write_saved_model, kind=SAVED_MODEL_FOLDER)
         return labels
     elif format == "tflite":
         flatbuffer = _to_tflite(network, quantize, representative_data)

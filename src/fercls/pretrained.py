@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from ._io import parse_json, read_regular_file, short_reason, write_folder_atomic
+from ._io import OutputFolder, parse_json, read_regular_file, short_reason, write_folder_atomic
 from .architectures import ARCHITECTURES, build_network
 from .classifier import FERClassifier, final_classifier
 from .preprocessing import PixelNormalizer, PixelStringParser
@@ -38,6 +38,8 @@ METADATA = "model.json"
 WEIGHTS = "model.weights.h5"
 FORMAT_VERSION = 1
 PRETRAINED_DIR = "models/fer2013_vgg_small"
+#: A saved model folder holds these two files and nothing else.
+MODEL_FOLDER = OutputFolder(METADATA, frozenset({WEIGHTS}))
 
 
 def save_classifier(classifier: FERClassifier, directory, *, normalization="scale", card=None):
@@ -74,7 +76,7 @@ def save_classifier(classifier: FERClassifier, directory, *, normalization="scal
         _network_only(classifier).save_weights(Path(staging) / WEIGHTS)
         (Path(staging) / METADATA).write_text(json.dumps(metadata, indent=2, default=_jsonable))
 
-    write_folder_atomic(directory, write)
+    write_folder_atomic(directory, write, kind=MODEL_FOLDER)
     return directory
 
 
@@ -223,15 +225,20 @@ def load_pretrained(*, with_parser=True, test_time_augmentation=None) -> Pipelin
     >>> model.predict(np.full((1, 2304), 128, dtype=np.uint8))  # a blank grey square
     array(['neutral'], dtype='<U8')
     """
-    directory = resources.files("fercls") / PRETRAINED_DIR
-    with resources.as_file(directory) as path:
-        model = load_pipeline(
-            path, with_parser=with_parser, test_time_augmentation=test_time_augmentation
-        )
+    model = load_pipeline(
+        bundled_model_folder(),
+        with_parser=with_parser,
+        test_time_augmentation=test_time_augmentation,
+    )
     # The file holds the training run's own settings (a 10,000-epoch budget, verbose
     # output); a user's fit should fine-tune instead.
     model[-1].set_params(**FINE_TUNING)
     return model
+
+
+def bundled_model_folder() -> Path:
+    """The folder of the bundled model inside the installed package."""
+    return Path(str(resources.files("fercls") / PRETRAINED_DIR))
 
 
 #: The bundled classifier's parameters: ``load_pretrained().fit(X, y)`` fine-tunes

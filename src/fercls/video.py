@@ -24,7 +24,23 @@ __all__ = [
     "draw_faces",
     "Face",
     "ProbabilitySmoother",
+    "check_video_output",
+    "VIDEO_SUFFIXES",
 ]
+
+#: The file types the annotated video can be written as (mp4v codec).
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv")
+
+
+def check_video_output(output) -> None:
+    """Refuse an output name OpenCV cannot write a video to, before any work."""
+    suffix = Path(output).suffix.lower()
+    if suffix not in VIDEO_SUFFIXES:
+        raise ValueError(
+            f"{output}: cannot write a video as {suffix or 'a file without a suffix'}; "
+            f"name it {', '.join(VIDEO_SUFFIXES)}"
+        )
+
 
 _COLOURS = {  # BGR, for OpenCV drawing
     "angry": (40, 40, 220),
@@ -217,6 +233,8 @@ def annotate_video(
     """
     import cv2
 
+    if output is not None:
+        check_video_output(output)
     capture = capture or open_capture(source)
     cropper = cropper or FaceCropper()
     smoother = ProbabilitySmoother(window=smoothing)
@@ -302,5 +320,6 @@ def _open_writer(output, shape, fps):
         str(temporary), cv2.VideoWriter_fourcc(*"mp4v"), fps, (shape[1], shape[0])
     )
     if not writer.isOpened():
+        temporary.unlink(missing_ok=True)
         raise OSError(f"could not open {output} for writing (mp4v codec)")
     return writer, temporary

@@ -1,0 +1,205 @@
+"""The CLI's one rule for paths: no output may be an input, hold one, sit on a
+file inside an input folder, or replace a folder fercls did not write.
+
+Every subcommand and every output option is tried with a careless or hostile
+path; each must exit with status 2 before doing any work and leave every file
+exactly as it was.
+"""
+
+import hashlib
+import io
+import os
+import zipfile
+
+import numpy as np
+import pytest
+from helpers import make_faces
+from PIL import Image
+
+import fercls
+from fercls.cli import main
+from fercls.export import export
+from fercls.labels import EMOTIONS
+from fercls.pretrained import save_classifier
+
+
+def png(array):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    images, labels = make_faces(n_per_class=8, size=48, n_classes=2)
+    names = np.asarray(EMOTIONS)[[3, 4]][labels]
+    X = images.reshape(len(images), -1).astype(np.float32) / 255
+    return fercls.FERClassifier("simple", max_iter=1, random_state=0).fit(X, names)
+
+
+@pytest.fixture
+def room(tmp_path, classifier, monkeypatch):
+    """A user's working folder: a model file, a model folder, data, photos, a
+    video and an unrelated note, all in one folder that is also the cwd."""
+    monkeypatch.chdir(tmp_path)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    fercls.save(classifier, runs / "m.fercls")
+    (runs / "notes.txt").write_text("my notes\n")
+    save_classifier(classifier, tmp_path / "DIR")
+    images, labels = make_faces(n_per_class=4, size=48, n_classes=2)
+    with zipfile.ZipFile(tmp_path / "data.zip", "w") as archive:
+        for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+            split = ("train", "Training") if i % 2 else ("test", "PublicTest")
+            archive.writestr(f"{split[0]}/{EMOTIONS[3 + label]}/{split[1]}_{i}.png", png(image))
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "a.png").write_bytes(png(images[0]))
+    (tmp_path / "clip.mp4").write_bytes(b"not really a video")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "index.html").write_text("<p>my page</p>")
+    return tmp_path
+
+
+def status(argv):
+    """``fercls ARGV``'s exit status (usage errors exit through SystemExit)."""
+    try:
+        return main(argv)
+    except SystemExit as exit_info:
+        return exit_info.code
+
+
+def snapshot(folder):
+    """Every file under ``folder`` with the hash of its bytes."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+CARELESS = {
+    # The reproductions of issue 29, then their relatives.
+    "export replaces the folder holding its model": (
+        "export --model runs/m.fercls --format saved_model --output runs",
+        "holds the input runs/m.fercls",
+    ),
+    "export replaces the working folder": (
+        "export --model runs/m.fercls --format saved_model --output .",
+        "holds the input",
+    ),
+    "export replaces a folder of someone else's files": (
+        "export --model runs/m.fercls --format saved_model --output mine",
+        "holds files fercls did not write there (index.html)",
+    ),
+    "predict writes over its model": (
+        "predict photos/a.png --model runs/m.fercls -o runs/m.fercls",
+        "is also an input",
+    ),
+    "predict writes over a photo": ("predict photos --model DIR -o photos/a.png", "also an input"),
+    "predict writes into its model folder": (
+        "predict photos --model DIR -o DIR/model.json",
+        "inside the input folder DIR",
+    ),
+    "export writes over its model folder's weights": (
+        "export --model DIR --format h5 --output DIR/model.weights.h5",
+        "inside the input folder DIR",
+    ),
+    "export's labels file lands on its model": (
+        "export --model x.keras.labels.json --format keras --output x.keras",
+        "labels file x.keras.labels.json is also an input",
+    ),
+    "evaluate writes over its model folder's card": (
+        "evaluate data.zip --split PublicTest --model DIR -o DIR/model.json",
+        "inside the input folder DIR",
+    ),
+    "evaluate writes over its data": (
+        "evaluate data.zip --model DIR -o data.zip",
+        "is also an input",
+    ),
+    "evaluate reports into its model folder": (
+        "evaluate data.zip --model DIR --report DIR",
+        "is also an input",
+    ),
+    "evaluate reports over someone's web page": (
+        "evaluate data.zip --split PublicTest --model DIR --report mine",
+        "holds files fercls did not write there",
+    ),
+    "info writes over its data": ("info data.zip -o data.zip", "is also an input"),
+    "train saves over its data": ("train data.zip --output data.zip", "is also an input"),
+    "train checkpoints over its output": (
+        "train data.zip --output out.fercls --checkpoint out.fercls",
+        "is also an input",
+    ),
+    "train reports over the folder of its data": (
+        "train data.zip --output runs/new.fercls --report .",
+        "holds the input",
+    ),
+    "video writes over its input": ("video clip.mp4 --output clip.mp4", "is also an input"),
+    "video writes over its model": (
+        "video clip.mp4 --model runs/m.fercls --output runs/m.fercls",
+        "cannot write a video as .fercls",
+    ),
+    "video writes a text file": ("video clip.mp4 --output out.txt", "cannot write a video as .txt"),
+}
+
+
+@pytest.mark.parametrize("command, message", CARELESS.values(), ids=CARELESS.keys())
+def test_a_careless_output_is_refused_before_any_work_and_nothing_changes(
+    room, capsys, command, message
+):
+    if "x.keras.labels.json" in command:
+        (room / "x.keras.labels.json").write_bytes((room / "runs" / "m.fercls").read_bytes())
+    before = snapshot(room)
+    assert status(command.split()) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert snapshot(room) == before
+    assert not [p for p in room.rglob("*") if p.name.startswith(".")], "a temporary was left"
+
+
+def test_annotations_never_take_an_input_s_name(room, capsys):
+    # The reproduction: ann/ holds a.jpg and an input called a.annotated.png.
+    ann = room / "ann"
+    ann.mkdir()
+    (ann / "a.png").write_bytes((room / "photos" / "a.png").read_bytes())
+    (ann / "a.annotated.png").write_bytes((room / "photos" / "a.png").read_bytes())
+    before = snapshot(room)
+    assert main(["predict", "ann", "--model", "DIR", "--annotate", "ann"]) == 0
+    written = {k: v for k, v in snapshot(room).items() if k not in before}
+    assert {k: v for k, v in snapshot(room).items() if k in before} == before
+    assert sorted(written) == ["ann/a-2.annotated.png", "ann/a.annotated.annotated.png"]
+    assert "ann/a.annotated.png: face at" in capsys.readouterr().out
+
+
+def test_a_previous_export_or_report_is_replaced(room, capsys):
+    args = ["export", "--model", "DIR", "--format", "saved_model", "--output", "sm"]
+    assert main(args) == 0
+    assert main(args) == 0  # the folder holds exactly a SavedModel export: replaced
+    assert (room / "sm" / "saved_model.pb").is_file()
+    report = ["evaluate", "data.zip", "--split", "PublicTest", "--model", "DIR", "--report", "r"]
+    assert main(report) == 0
+    assert main(report) == 0
+    assert (room / "r" / "index.html").is_file()
+    capsys.readouterr()
+
+
+def test_an_empty_working_folder_is_not_swapped_out(tmp_path, monkeypatch, capsys, classifier):
+    fercls.save(classifier, tmp_path / "m.fercls")
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path / "empty")
+    args = ["export", "--model", "../m.fercls", "--format", "saved_model", "--output", "."]
+    assert status(args) == 2
+    assert "is the working folder" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["empty", "m.fercls"]
+
+
+def test_the_library_never_replaces_a_folder_it_did_not_write(room, classifier):
+    with pytest.raises(
+        ValueError, match=r"holds files fercls did not write there \(m.fercls, notes.txt\)"
+    ):
+        save_classifier(classifier, room / "runs")
+    with pytest.raises(ValueError, match="holds files fercls did not write there"):
+        export(classifier, room / "mine", format="saved_model")
+    assert (room / "runs" / "notes.txt").read_text() == "my notes\n"
+    save_classifier(classifier, room / "DIR")  # its own previous save: replaced
+    assert sorted(os.listdir(room / "DIR")) == ["model.json", "model.weights.h5"]
