@@ -1,15 +1,22 @@
-"""The CLI's one rule for paths: no output may be an input, hold one, sit on a
-file inside an input folder, or replace a folder fercls did not write.
+"""What the CLI may do to a user's files.
 
-Every subcommand and every output option is tried with a careless or hostile
-path; each must exit with status 2 before doing any work and leave every file
-exactly as it was.
+The one rule for paths: no output may be an input, hold one, sit on a file
+inside an input folder, or replace a folder fercls did not write. Every
+subcommand and every output option is tried with a careless or hostile path;
+each must exit with status 2 before doing any work and leave every file
+exactly as it was. And a run stopped by SIGTERM or SIGHUP cleans up as one
+stopped by Ctrl-C does.
 """
 
 import hashlib
 import io
 import os
+import signal
+import subprocess
+import sys
+import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +24,8 @@ from helpers import make_faces
 from PIL import Image
 
 import fercls
-from fercls.cli import main
+from fercls._io import write_atomic
+from fercls.cli import Terminated, main, terminations_as_interrupts
 from fercls.export import export
 from fercls.labels import EMOTIONS
 from fercls.pretrained import save_classifier
@@ -203,3 +211,48 @@ def test_the_library_never_replaces_a_folder_it_did_not_write(room, classifier):
     assert (room / "runs" / "notes.txt").read_text() == "my notes\n"
     save_classifier(classifier, room / "DIR")  # its own previous save: replaced
     assert sorted(os.listdir(room / "DIR")) == ["model.json", "model.weights.h5"]
+
+
+# ----------------------------------------------- SIGTERM and SIGHUP clean up
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
+def test_a_termination_mid_write_leaves_nothing_half_written(tmp_path, name):
+    signum = getattr(signal, name)
+
+    def write(temporary):
+        Path(temporary).write_text("half")
+        os.kill(os.getpid(), signum)  # delivered here, mid-write
+        Path(temporary).write_text("half and the rest")
+
+    before = signal.getsignal(signum)
+    with pytest.raises(Terminated, match=name), terminations_as_interrupts():
+        write_atomic(tmp_path / "out.fercls", write)
+    assert os.listdir(tmp_path) == []
+    assert signal.getsignal(signum) is before  # the caller's handler is back
+
+
+@pytest.mark.slow  # starts TensorFlow in another process
+def test_sigterm_during_train_exits_143_and_leaves_no_temporaries(room):
+    scratch = room / "tmp"
+    scratch.mkdir()
+    command = [sys.executable, "-m", "fercls.cli", "train", "data.zip", "--architecture"]
+    command += [
+        "simple",
+        "--max-iter",
+        "500",
+        "--output",
+        "out.fercls",
+        "--checkpoint",
+        "ck.fercls",
+    ]
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    process = subprocess.Popen(command, cwd=room, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (room / "ck.fercls").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the first checkpoint: saves now run every epoch
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    assert "fercls: stopped by SIGTERM" in err
+    assert not (room / "out.fercls").exists()
+    assert [p.name for p in room.iterdir() if p.name.startswith(".")] == []
+    assert list(scratch.iterdir()) == []

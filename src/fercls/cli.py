@@ -7,11 +7,14 @@ to stderr and exit with status 1 (2 for bad command-line usage).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
 import os
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -52,12 +55,46 @@ class UsageError(Exception):
     """A wrong combination of options: reported like argparse's own, exit status 2."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the program is, so every cleanup that
+    Ctrl-C runs (temporary files, half-written outputs) runs for these too."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def terminations_as_interrupts():
+    """SIGTERM and SIGHUP raise :class:`Terminated` inside the block (in the
+    main thread, where Python delivers signals); the old handlers come back after."""
+    wanted = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, _raise_terminated) for signum in wanted}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    with terminations_as_interrupts():
+        return _run(parser, args)
+
+
+def _run(parser, args) -> int:
     try:
         if not args.verbose and args.command in NEEDS_TENSORFLOW:
             quiet_tensorflow()
@@ -69,6 +106,9 @@ def main(argv=None) -> int:
             traceback.print_exc()
         print(f"fercls: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+    except Terminated as exc:
+        print(f"fercls: stopped by {exc}", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("fercls: interrupted", file=sys.stderr)
         return 130
