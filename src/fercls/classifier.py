@@ -21,7 +21,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._inputs import (
     check_callbacks,
-    check_fitted_state,
     check_float32_range,
     check_labels,
     check_soft_targets,
@@ -32,6 +31,7 @@ from ._inputs import (
     sample_weights,
     split_validation,
 )
+from ._model_files import check_fitted_state
 from ._precision import resolve_precision
 from ._tracing import expected_retracing, traced_forward
 from ._views import TEST_TIME_AUGMENTATIONS, augmented_views

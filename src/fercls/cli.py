@@ -94,7 +94,7 @@ def main(argv=None) -> int:
         return _run(parser, args)
 
 
-def _run(parser, args) -> int:
+def _run(parser: argparse.ArgumentParser, args) -> int:
     try:
         if not args.verbose and args.command in NEEDS_TENSORFLOW:
             quiet_tensorflow()

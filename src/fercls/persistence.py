@@ -28,13 +28,19 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from ._inputs import check_fitted_state
 from ._io import (
     checked_zip_entries,
     parse_json,
     read_zip_member,
     short_reason,
     write_atomic,
+)
+from ._model_files import (
+    MAX_LABEL_CHARS,
+    check_classes,
+    check_feature_count,
+    check_fitted_state,
+    load_keras_file,
 )
 from ._version import __version__
 
@@ -263,6 +269,9 @@ def _decode(value):
         dtype = np.dtype(object if value["dtype"] == "O" else value["dtype"])
         if dtype.kind not in "biufUO":
             raise ValueError(f"unsupported array dtype {value['dtype']!r} in archive")
+        if dtype.itemsize > (4 * MAX_LABEL_CHARS if dtype.kind == "U" else 16):
+            # '<U20000000' would make every element 80 MB, whatever it holds.
+            raise ValueError(f"array dtype {value['dtype']!r} in archive has oversized items")
         try:
             return np.asarray(value["__ndarray__"], dtype=dtype)
         except ValueError as exc:
@@ -328,9 +337,9 @@ def load_checkpoint(path):
     try:
         with zipfile.ZipFile(path) as archive, tempfile.TemporaryDirectory() as scratch:
             # Sizes and names before any member is read; then "is it ours?"; then the rest.
-            checked_zip_entries(archive, path, max_bytes=MAX_ARCHIVE_BYTES)
-            manifest = _read_manifest(archive, path)
             _check_archive(archive, path)
+            manifest = _read_manifest(archive, path)
+            _check_flat(archive, path)
             try:
                 estimator = _build(
                     manifest["object"], archive, Path(scratch), path, where="estimator"
@@ -348,11 +357,22 @@ def load_checkpoint(path):
 
 
 def _check_archive(archive: zipfile.ZipFile, path: Path) -> None:
+    """Safe names and sizes, each name once: before any member is read."""
+    checked_zip_entries(archive, path, max_bytes=MAX_ARCHIVE_BYTES)
+    names = archive.namelist()
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(
+            f"{path}: the archive holds {', '.join(twice)} more than once; tools disagree "
+            "on which copy is read, so it is not loaded"
+        )
+
+
+def _check_flat(archive: zipfile.ZipFile, path: Path) -> None:
     # fercls writes flat archives; anything in a folder was not written by save().
     for info in archive.infolist():
         if len(PurePosixPath(info.filename).parts) != 1:
             raise ValueError(f"{path}: unexpected entry {info.filename!r} in archive")
-    checked_zip_entries(archive, path, max_bytes=MAX_ARCHIVE_BYTES)
 
 
 def _read_manifest(archive: zipfile.ZipFile, path: Path) -> dict:
@@ -395,34 +415,57 @@ def _build(description, archive, scratch: Path, path: Path, *, where: str):
             (name, _build(step, archive, scratch, path, where=f"{where}.{name}"))
             for name, step in steps
         ]
+        _check_fitted_together(steps, f"{path}: {where}")
         return cls(steps, **params)
     estimator = cls(**params)
     if hasattr(estimator, "_validate_params"):
         estimator._validate_params()  # a file's parameters are input like any other
-    for key, value in _decode(description.get("state", {})).items():
-        if not _STATE_NAME.match(key) or key == "model_":
+    state = _decode(description.get("state", {}))
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: {where}: state must be an object")
+    for key, value in state.items():
+        if not isinstance(key, str) or not _STATE_NAME.match(key) or key == "model_":
             raise ValueError(f"{path}: {where}: unexpected attribute {key!r}")
         setattr(estimator, key, value)
+    if "classes_" in state and "network" in description:
+        check_classes(state["classes_"], f"{path}: {where}")  # bounded before any build
     if "network" in description:
         estimator.model_ = _load_network(archive, description["network"], scratch, path)
+    check_feature_count(estimator, f"{path}: {where}")
     if name == _NETWORK_CLASS:
         check_fitted_state(estimator, f"{path}: {where}")
     return estimator
 
 
+def _check_fitted_together(steps, where: str) -> None:
+    """A pipeline whose last step is fitted was fitted whole: a step without its
+    learned state (removed from the file) would fail at the first prediction."""
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    def fitted(step) -> bool:
+        try:
+            check_is_fitted(step)
+        except NotFittedError:
+            return False
+        return True
+
+    if not steps or not fitted(steps[-1][1]):
+        return
+    for name, step in steps[:-1]:
+        if not fitted(step):
+            raise ValueError(f"{where}: the last step is fitted but step {name!r} is not")
+
+
 def _load_network(archive, name: str, scratch: Path, path: Path):
     from .architectures import import_keras
 
-    keras = import_keras()
+    import_keras()  # the thread rule before TensorFlow starts
     if not isinstance(name, str) or name not in archive.namelist():
         raise ValueError(f"{path}: archive lacks its network file {name!r}")
     target = scratch / PurePosixPath(name).name
     target.write_bytes(read_zip_member(archive, name, path, max_bytes=MAX_ARCHIVE_BYTES))
-    try:
-        return keras.saving.load_model(target, compile=True, safe_mode=True)
-    except Exception as exc:  # Keras raises many types for a damaged or unsafe file
-        # Keras's refusals run to a hundred lines; the first says what was wrong.
-        raise ValueError(f"{path}: cannot load network {name!r} ({short_reason(exc)})") from None
+    return load_keras_file(target, f"{path}: network {name!r}")
 
 
 def _read_resume(manifest, archive, path):

@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from ._io import OutputFolder, parse_json, read_regular_file, short_reason, write_folder_atomic
+from ._model_files import check_classes, check_image_shape, check_network_size
 from .architectures import ARCHITECTURES, build_network
 from .classifier import FERClassifier, final_classifier
 from .preprocessing import PixelNormalizer, PixelStringParser
@@ -111,6 +112,11 @@ def _jsonable(value):
 def load_classifier(directory) -> tuple[FERClassifier, dict]:
     """Load a classifier saved by :func:`save_classifier`.
 
+    ``model.json`` is checked before a network is built, and the network's
+    size before its weights are allocated; the fitted state is then checked
+    as :func:`fercls.load` checks an archive's. Every error is a
+    ``ValueError`` naming the file.
+
     Returns
     -------
     classifier : FERClassifier
@@ -124,11 +130,11 @@ def load_classifier(directory) -> tuple[FERClassifier, dict]:
         raise FileNotFoundError(f"{directory}: expected {METADATA} and {WEIGHTS} in this folder")
     metadata = _read_metadata(meta_path)
     try:
-        params, classes, shape = _checked_metadata(metadata)
+        params, classes, shape = _checked_metadata(metadata, str(meta_path))
+        history = _checked_history(metadata)
     except (KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
         raise ValueError(f"{meta_path}: malformed model metadata ({short_reason(exc)})") from None
-    except ValueError as exc:
-        raise ValueError(f"{meta_path}: {exc}") from None
+    check_network_size(lambda: _network_for(params, shape, classes), str(meta_path))
     # Weights go into the uncompiled network; compiling afterwards keeps Keras
     # from looking for optimizer state the file deliberately leaves out.
     network = _network_for(params, shape, classes)
@@ -138,18 +144,15 @@ def load_classifier(directory) -> tuple[FERClassifier, dict]:
         raise ValueError(
             f"{directory / WEIGHTS}: cannot load the weights ({short_reason(exc)})"
         ) from None
-    card = metadata.get("card", {})
     try:
         classifier = FERClassifier.from_keras(
             network,
             classes,
-            n_iter=int(metadata["n_iter"]),
+            n_iter=metadata["n_iter"],
             best_iteration=metadata["best_iteration"],
-            history=card.get("history", {}) if isinstance(card, dict) else {},
+            history=history,
             **params,
         )
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"{meta_path}: malformed model metadata ({short_reason(exc)})") from None
     except ValueError as exc:
         raise ValueError(f"{directory}: {exc}") from None
     return classifier, metadata
@@ -157,6 +160,7 @@ def load_classifier(directory) -> tuple[FERClassifier, dict]:
 
 # model.json holds parameters, classes and a training history: kilobytes.
 MAX_METADATA_BYTES = 16 * 1024**2
+NORMALIZATIONS = ("scale", "standardize")
 
 
 def _read_metadata(meta_path: Path) -> dict:
@@ -170,26 +174,49 @@ def _read_metadata(meta_path: Path) -> dict:
     return metadata
 
 
-def _checked_metadata(metadata: dict):
-    """model.json's parameters, classes and image shape, checked before a network is built."""
-    params = dict(metadata["params"])
+def _checked_metadata(metadata: dict, where: str):
+    """model.json's parameters, classes and image shape, checked before a network
+    is built; every error a ValueError starting with ``where``."""
+    for key in ("params", "classes", "image_shape", "normalization", "n_iter", "best_iteration"):
+        if key not in metadata:
+            raise ValueError(f"{where}: no {key!r} entry; not a model saved by fercls")
+    params = metadata["params"]
+    if not isinstance(params, dict):
+        raise ValueError(f"{where}: params must be an object, got {params!r:.80}")
+    params = dict(params)
     if params.get("image_shape") is not None:
         params["image_shape"] = tuple(params["image_shape"])
     if params.get("architecture") not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {params.get('architecture')!r}")
-    classes = np.asarray(metadata["classes"])
-    if classes.ndim != 1 or classes.dtype.kind not in "iuU":
-        raise ValueError(f"classes must be a list of labels, got {metadata['classes']!r:.80}")
-    shape = metadata["image_shape"]
-    if not (isinstance(shape, list) and len(shape) == 2 and all(type(v) is int for v in shape)):
-        raise ValueError(f"image_shape must be two ints, got {shape!r:.80}")
-    if min(shape) < 1 or shape[0] * shape[1] > 4096**2:
-        raise ValueError(f"image_shape {shape} is not a plausible image size")
+        raise ValueError(
+            f"{where}: unknown architecture {params.get('architecture')!r:.80}; "
+            f"expected one of {', '.join(ARCHITECTURES)}"
+        )
+    try:
+        FERClassifier(**params)._validate_params()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: bad params ({short_reason(exc)})") from None
+    if metadata["normalization"] not in NORMALIZATIONS:
+        raise ValueError(
+            f"{where}: normalization {metadata['normalization']!r:.80}; expected "
+            f"{' or '.join(NORMALIZATIONS)}"
+        )
+    classes = metadata["classes"]
+    if not isinstance(classes, list):
+        raise ValueError(f"{where}: classes must be a list of labels, got {classes!r:.80}")
+    classes = check_classes(classes, where)
+    shape = check_image_shape(metadata["image_shape"], where)
     for key in ("n_iter", "best_iteration"):
         value = metadata[key]
         if not (type(value) is int or (key == "best_iteration" and value is None)):
-            raise ValueError(f"{key} must be an int, got {value!r:.80}")
-    return params, classes, tuple(shape)
+            raise ValueError(f"{where}: {key} must be an int, got {value!r:.80}")
+    return params, classes, shape
+
+
+def _checked_history(metadata: dict) -> dict:
+    """The training history kept in the card (``{}`` where there is none)."""
+    card = metadata.get("card", {})
+    history = card.get("history", {}) if isinstance(card, dict) else {}
+    return history if isinstance(history, dict) else {"history": history}
 
 
 def load_pretrained(*, with_parser=True, test_time_augmentation=None) -> Pipeline:
@@ -304,6 +331,7 @@ def load_model(path=None, *, allow_pickle=False, test_time_augmentation=None):
         :class:`~fercls.FERClassifier` step.
     """
     model = _read_model(path, allow_pickle=allow_pickle)
+    _check_predicts(model, path or "the bundled model")
     if test_time_augmentation is not None:
         classifier = final_classifier(model)
         if classifier is None:
@@ -315,6 +343,31 @@ def load_model(path=None, *, allow_pickle=False, test_time_augmentation=None):
             )
         classifier.set_params(test_time_augmentation=test_time_augmentation)
     return model
+
+
+def _check_predicts(model, where) -> None:
+    """A model is something that predicts probabilities of the pixels it is
+    given: a file holding only transformers, or steps whose widths disagree,
+    is refused here rather than at the first prediction."""
+    if not hasattr(model, "predict_proba"):
+        raise ValueError(
+            f"{where}: holds a {type(model).__name__} that cannot predict; not a model"
+        )
+    classifier = final_classifier(model)
+    if classifier is None or not hasattr(model, "steps") or len(model.steps) < 2:
+        return
+    probe = np.full((1, getattr(classifier, "n_features_in_", 1)), 128, dtype=np.uint8)
+    try:
+        width = np.shape(model[:-1].transform(probe))[-1]
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ValueError(
+            f"{where}: its steps fail on a probe image ({short_reason(exc)})"
+        ) from None
+    if width != classifier.n_features_in_:
+        raise ValueError(
+            f"{where}: its steps turn {probe.shape[1]} pixels into {width} features, but "
+            f"its classifier takes {classifier.n_features_in_}"
+        )
 
 
 def _read_model(path, *, allow_pickle):
