@@ -10,6 +10,7 @@ stopped by Ctrl-C does.
 
 import hashlib
 import io
+import json
 import os
 import signal
 import subprocess
@@ -256,3 +257,37 @@ def test_sigterm_during_train_exits_143_and_leaves_no_temporaries(room):
     assert not (room / "out.fercls").exists()
     assert [p.name for p in room.iterdir() if p.name.startswith(".")] == []
     assert list(scratch.iterdir()) == []
+
+
+# ------------------------------------------------------ bounded memory
+def test_predict_decodes_a_folder_a_batch_at_a_time(room, capsys, monkeypatch):
+    """With a budget of one photo's pixels, each prediction call sees one photo:
+    the folder is never decoded whole (issue 29: ten 6000x6000 PNGs took 2.2 GB)."""
+    from fercls import cli, photos
+
+    for i in range(3):
+        (room / "photos" / f"b{i}.png").write_bytes((room / "photos" / "a.png").read_bytes())
+    (room / "photos" / "broken.png").write_bytes(b"not a png")
+    seen = []
+    batches = photos.detect_emotions_batch
+
+    def counting(images, *args, **kwargs):
+        images = list(images)
+        seen.append(len(images))
+        return batches(images, *args, **kwargs)
+
+    monkeypatch.setattr(photos, "detect_emotions_batch", counting)
+    monkeypatch.setattr(cli, "BATCH_PIXELS", 48 * 48)
+    assert status(["predict", "photos", "--model", "DIR", "--format", "json"]) == 1
+    out, err = capsys.readouterr()
+    assert seen == [1, 1, 1, 1]
+    assert err.count("\n") == 1 and "broken.png: not a readable image" in err
+    results = json.loads(out)
+    assert [r["file"].split("/")[-1] for r in results] == [
+        "a.png",
+        "b0.png",
+        "b1.png",
+        "b2.png",
+        "broken.png",
+    ]
+    assert "error" in results[-1]

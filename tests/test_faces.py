@@ -128,3 +128,24 @@ def test_oversized_image_bytes_are_refused_before_decoding(monkeypatch):
     monkeypatch.setattr(faces, "MAX_IMAGE_PIXELS", 5000)
     with pytest.raises(ValueError, match=r"stdin: 100x100 is too large \(limit 5,000 pixels\)"):
         faces.read_image(buffer.getvalue(), name="stdin")
+
+
+def test_read_image_sees_a_file_change(tmp_path):
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.full((8, 8), 10, np.uint8)).save(path)
+    assert (read_image(path) == 10).all()
+    Image.fromarray(np.full((8, 8), 200, np.uint8)).save(path)
+    assert (read_image(path) == 200).all()
+
+
+def test_exif_orientation_turns_a_phone_photo_upright(astronaut, tmp_path):
+    # Phones store the sensor's pixels and say "rotate 90 degrees clockwise to view"
+    # (Orientation 6): the stored pixels are the upright photo turned anticlockwise.
+    sideways = Image.fromarray(np.rot90(astronaut, k=1))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    sideways.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    upright = read_image(tmp_path / "phone.jpg")
+    assert upright.shape == astronaut.shape
+    assert np.abs(upright.astype(int) - astronaut).mean() < 4  # JPEG's loss only
+    assert FaceCropper().detect(upright).shape == (1, 4)

@@ -67,3 +67,29 @@ def test_annotate_draws_inside_the_box_and_leaves_the_input_alone():
 def test_annotate_without_faces_is_the_photo_as_rgb():
     rgb = skdata.astronaut()[:64, :64]
     np.testing.assert_array_equal(annotate(rgb, []), rgb)
+
+
+def test_threads_asking_at_once_load_the_bundled_model_once(monkeypatch):
+    import threading
+    import time
+
+    from fercls import photos
+
+    loads = []
+
+    def slow_load():
+        loads.append(1)
+        time.sleep(0.2)  # long enough for every thread to arrive while it loads
+        return "model"
+
+    monkeypatch.setattr("fercls.pretrained.load_pretrained", slow_load)
+    photos._load_bundled_model.cache_clear()
+    try:
+        threads = [threading.Thread(target=photos._bundled_model) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(loads) == 1
+    finally:
+        photos._load_bundled_model.cache_clear()

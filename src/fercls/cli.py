@@ -721,27 +721,25 @@ def run_predict(args) -> int:
             check_output(name, "--annotate", inputs=inputs)
     mode = "whole" if args.whole_image else "detect" if args.detect_faces else "auto"
     model = load_model(args.model, tta=args.tta, allow_pickle=args.allow_pickle)
-    images, errors = {}, {}
-    for source in files:
-        try:
-            images[source] = _read_input_image(source)
-        except (ValueError, OSError) as exc:
-            # One bad file is reported, and the others are still predicted.
-            errors[source] = _one_line(exc)
-            print(f"fercls: error: {errors[source]}", file=sys.stderr)
-    faces = detect_emotions_batch(images.values(), model, faces=mode)
-    found = dict(zip(images, faces, strict=True))
     results: list[dict] = []
-    for source in files:
-        name = STDIN if source == STDIN else str(source)
-        if source in errors:
-            results.append({"file": name, "error": errors[source]})
-            continue
-        result: dict = {"file": name, "faces": found[source]}
-        if args.annotate:
-            _write_annotated(annotated[source], images[source], found[source])
-            result["annotated"] = str(annotated[source])
-        results.append(result)
+    errors = 0
+    # Photos are decoded a batch at a time and dropped once predicted (and
+    # annotated): a folder of large photos never sits in memory whole.
+    for batch in _decoded_batches(files):
+        images = {source: item for source, item in batch if isinstance(item, np.ndarray)}
+        faces = detect_emotions_batch(images.values(), model, faces=mode)
+        found = dict(zip(images, faces, strict=True))
+        for source, item in batch:
+            name = STDIN if source == STDIN else str(source)
+            if not isinstance(item, np.ndarray):
+                errors += 1
+                results.append({"file": name, "error": item})
+                continue
+            result: dict = {"file": name, "faces": found[source]}
+            if args.annotate:
+                _write_annotated(annotated[source], item, found[source])
+                result["annotated"] = str(annotated[source])
+            results.append(result)
     text = _format_predictions(results, args.format, class_names(model))
     if args.output:
         write_atomic(args.output, lambda path: Path(path).write_text(text))
@@ -750,9 +748,40 @@ def run_predict(args) -> int:
     return 1 if errors else 0
 
 
+#: Decoded pixels (all channels) a batch of photos may hold before it is
+#: predicted and released: about 150 MB as uint8.
+BATCH_PIXELS = 150_000_000
+
+
+def _decoded_batches(files, budget: int | None = None):
+    """``(source, image)`` pairs in batches of at most ``budget`` pixels (one
+    larger photo makes a batch of its own); a file that cannot be read is
+    reported on stderr and comes as ``(source, message)``, and the others go on."""
+    budget = BATCH_PIXELS if budget is None else budget
+    batch: list = []
+    pixels = 0
+    for source in files:
+        try:
+            image = _read_input_image(source)
+        except (ValueError, OSError) as exc:
+            message = _one_line(exc)
+            print(f"fercls: error: {message}", file=sys.stderr)
+            batch.append((source, message))
+            continue
+        if batch and pixels + image.size > budget:
+            yield batch
+            batch, pixels = [], 0
+        batch.append((source, image))
+        pixels += image.size
+    if batch:
+        yield batch
+
+
 def _format_predictions(results, form: str, names) -> str:
     if form == "json":
-        return json.dumps(results, indent=2) + "\n"
+        # Strict JSON: a NaN would make the file unreadable to other parsers
+        # (models whose probabilities are not finite are refused at load).
+        return json.dumps(results, indent=2, allow_nan=False) + "\n"
     out = io.StringIO()
     if form == "csv":
         writer = csv.writer(out, lineterminator="\n")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import warnings
-from functools import lru_cache
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -32,10 +31,11 @@ CASCADE = "haarcascade_frontalface_default.xml"
 MAX_IMAGE_PIXELS = 64_000_000
 
 
-@lru_cache(maxsize=4)
 def _decode(file, name: str) -> np.ndarray:
-    """Decode an image file (a path or a binary file object) with PIL, size-checked first."""
-    from PIL import Image, UnidentifiedImageError
+    """Decode an image file (a path or a binary file object) with PIL, size-checked
+    first, and turned upright as its EXIF orientation says (phones store photos
+    sideways with an Orientation tag). Never cached: a file can change between calls."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         # PIL warns about huge images when opening; the size check below refuses them.
@@ -48,7 +48,8 @@ def _decode(file, name: str) -> np.ndarray:
                     f"{name}: {image.width}x{image.height} is too large "
                     f"(limit {MAX_IMAGE_PIXELS:,} pixels)"
                 )
-            return pil_to_array(image, gray=image.mode in ("1", "L", "LA"))
+            upright = ImageOps.exif_transpose(image)
+            return pil_to_array(upright, gray=upright.mode in ("1", "L", "LA"))
     except (UnidentifiedImageError, Image.DecompressionBombError, SyntaxError) as exc:
         raise ValueError(f"{name}: not a readable image ({exc})") from None
     except OSError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 import numpy as np
@@ -22,8 +23,17 @@ __all__ = [
 FACE_MODES = ("auto", "detect", "whole")
 
 
-@lru_cache(maxsize=1)
+_BUNDLED_LOCK = threading.Lock()
+
+
 def _bundled_model():
+    """The bundled model, loaded once per process even when threads ask at once."""
+    with _BUNDLED_LOCK:
+        return _load_bundled_model()
+
+
+@lru_cache(maxsize=1)
+def _load_bundled_model():
     from .pretrained import load_pretrained
 
     return load_pretrained()
