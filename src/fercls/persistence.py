@@ -453,7 +453,8 @@ def _check_fitted_together(steps, where: str) -> None:
     if not steps or not fitted(steps[-1][1]):
         return
     for name, step in steps[:-1]:
-        if not fitted(step):
+        # Samplers act only in fit; at prediction they are skipped.
+        if not hasattr(step, "fit_resample") and not fitted(step):
             raise ValueError(f"{where}: the last step is fitted but step {name!r} is not")
 
 
