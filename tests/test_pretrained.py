@@ -92,7 +92,9 @@ def test_load_model_sets_test_time_augmentation_on_the_final_classifier(tmp_path
     assert model[-1].test_time_augmentation == "ten_crop"
     assert load_model(None)[-1].test_time_augmentation is None
     fercls.save(PixelNormalizer().fit(np.zeros((4, 4))), tmp_path / "n.fercls")
-    with pytest.raises(ValueError, match=r"holds a PixelNormalizer that cannot predict; not a model"):
+    with pytest.raises(
+        ValueError, match=r"holds a PixelNormalizer that cannot predict; not a model"
+    ):
         load_model(tmp_path / "n.fercls", test_time_augmentation="flip")
 
 
