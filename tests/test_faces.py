@@ -149,3 +149,9 @@ def test_exif_orientation_turns_a_phone_photo_upright(astronaut, tmp_path):
     assert upright.shape == astronaut.shape
     assert np.abs(upright.astype(int) - astronaut).mean() < 4  # JPEG's loss only
     assert FaceCropper().detect(upright).shape == (1, 4)
+
+
+@pytest.mark.parametrize("size", [(0, 0), (-5, -5), (48.5, 48), (True, True), (48,), (5000, 48)])
+def test_a_bad_crop_size_is_a_value_error_naming_the_parameter(size):
+    with pytest.raises(ValueError, match="'size' parameter of FaceCropper must be two ints"):
+        FaceCropper(size=size).fit([])

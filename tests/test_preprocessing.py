@@ -183,3 +183,17 @@ def test_normalizer_output_is_finite_float32_of_the_same_shape(pixels, method):
         np.testing.assert_allclose(out * 255, pixels, atol=1e-4)
     else:
         np.testing.assert_allclose(out.mean(axis=1), 0.0, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: PixelNormalizer(max_value=1e-45),
+        lambda: PixelNormalizer(max_value=float("inf")),
+        lambda: PixelStringParser(n_pixels=10**12),
+    ],
+    ids=["tiny max_value", "infinite max_value", "huge n_pixels"],
+)
+def test_parameters_that_would_overflow_are_refused(make):
+    with pytest.raises(ValueError, match="parameter of Pixel"):
+        make().fit(np.zeros((1, 4), np.uint8))

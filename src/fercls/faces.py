@@ -27,6 +27,8 @@ __all__ = [
 ]
 
 CASCADE = "haarcascade_frontalface_default.xml"
+# The largest crop side FaceCropper makes (FER2013's is 48).
+MAX_CROP_SIDE = 1024
 # Refuse to decode photos above this many pixels (decompression bombs).
 MAX_IMAGE_PIXELS = 64_000_000
 
@@ -127,7 +129,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     size : tuple of (int, int), default=(48, 48)
-        Output crop size (height, width).
+        Output crop size (height, width): two ints from 1 to 1024.
     margin : float, default=0.0
         Extra border around the detected box, as a fraction of its size on each
         side. 0 matches FER2013's framing (measured, see module docs).
@@ -185,6 +187,20 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         return self
+
+    def _validate_params(self):
+        super()._validate_params()
+        size = self.size
+        if len(size) != 2 or not all(
+            isinstance(v, (int, np.integer))
+            and not isinstance(v, (bool, np.bool_))
+            and 1 <= v <= MAX_CROP_SIDE
+            for v in size
+        ):
+            raise ValueError(
+                f"The 'size' parameter of FaceCropper must be two ints from 1 to "
+                f"{MAX_CROP_SIDE} (height, width). Got {size!r} instead."
+            )
 
     def detect(self, image) -> np.ndarray:
         """Boxes of every face in one image, largest first.

@@ -58,7 +58,8 @@ class PixelStringParser(TransformerMixin, BaseEstimator):
            [255, 254, 253, 252]], dtype=uint8)
     """
 
-    _parameter_constraints = {"n_pixels": [Interval(Integral, 1, None, closed="left"), None]}
+    # Up to 4096x4096 pixels a row: a larger n_pixels is a typo, not an image.
+    _parameter_constraints = {"n_pixels": [Interval(Integral, 1, 4096**2, closed="both"), None]}
 
     def __init__(self, n_pixels=FER_N_PIXELS):
         self.n_pixels = n_pixels
@@ -167,7 +168,7 @@ class PixelNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         image's mean and divides by its standard deviation (a blank image maps
         to zeros), which removes global brightness and contrast differences.
     max_value : float, default=255.0
-        The value that maps to 1.0 under ``"scale"``.
+        The value that maps to 1.0 under ``"scale"``, from 1e-3 to 1e12.
 
     Attributes
     ----------
@@ -183,7 +184,9 @@ class PixelNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     _parameter_constraints = {
         "method": [StrOptions({"scale", "standardize"})],
-        "max_value": [Interval(Real, 0, None, closed="neither")],
+        # Pixel maxima are 1 (floats) to 65535 (16-bit); beyond 1e-3..1e12 the
+        # scaled values would overflow float32 or round to zero.
+        "max_value": [Interval(Real, 1e-3, 1e12, closed="both")],
     }
 
     def __init__(self, method="scale", max_value=255.0):
