@@ -291,3 +291,10 @@ def test_predict_decodes_a_folder_a_batch_at_a_time(room, capsys, monkeypatch):
         "broken.png",
     ]
     assert "error" in results[-1]
+
+
+def test_a_train_limit_that_misses_a_class_says_what_to_do(room, capsys):
+    assert status(["train", "data.zip", "--train-limit", "1", "--output", "m.fercls"]) == 1
+    err = capsys.readouterr().err
+    assert "the first 1 Training images hold no" in err and "raise --train-limit" in err
+    assert not (room / "m.fercls").exists()

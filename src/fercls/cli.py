@@ -455,6 +455,14 @@ def run_train(args) -> int:
     public_pixels, public_names = data.data[public], names[public]
     if not len(train_rows):
         raise CommandError(f"{args.data}: no Training images")
+    unseen = sorted(set(public_names) - set(names[train_rows]))
+    if unseen:
+        limit = f"the first {args.train_limit} " if args.train_limit else ""
+        hint = "; raise --train-limit" if args.train_limit else ""
+        raise CommandError(
+            f"{args.data}: {limit}Training images hold no {', '.join(unseen)}, which "
+            f"PublicTest (the validation data) holds{hint}"
+        )
     pipeline = _training_pipeline(args)
     fit_params = _fit_params(args, public_pixels, public_names)
     pipeline.fit(data.data[train_rows], names[train_rows], **fit_params)
