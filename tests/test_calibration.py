@@ -49,3 +49,22 @@ def test_bad_calibration_input_is_refused(split):
         from sklearn.dummy import DummyClassifier
 
         calibrate_temperature(DummyClassifier().fit(X, y), X, y)
+
+
+@pytest.mark.parametrize(
+    "y, message",
+    [
+        (None, "needs the held-out labels y, got None"),
+        ("2d", "one label per sample"),
+        ("one class", "at least two classes"),
+    ],
+)
+def test_calibration_refuses_labels_that_cannot_fit_a_temperature(y, message):
+    import fercls
+
+    X = np.random.default_rng(0).random((20, 16), dtype=np.float32)
+    labels = np.repeat(["a", "b"], 10)
+    clf = fercls.FERClassifier("simple", max_iter=1, random_state=0).fit(X, labels)
+    y = {"2d": labels[:, None], "one class": np.repeat("a", 20)}.get(y, y)
+    with pytest.raises(ValueError, match=message):
+        fercls.calibrate_temperature(clf, X, y)

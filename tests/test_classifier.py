@@ -622,3 +622,29 @@ def test_without_validation_ema_leaves_the_averaged_weights_in_the_network(data)
     averages = optimizer._model_variables_moving_average  # Keras keeps no public handle
     for variable, average in zip(clf.model_.trainable_variables, averages, strict=True):
         np.testing.assert_array_equal(np.asarray(variable), np.asarray(average))
+
+
+@pytest.mark.parametrize(
+    "fit_kwargs, init, message",
+    [
+        ({}, {"class_weight": {"happy": float("nan")}}, r"class_weight\['happy'\] = nan"),
+        ({}, {"class_weight": {"happy": -1.0}}, r"class_weight\['happy'\] = -1.0"),
+        ({"sample_weight": "negative"}, {}, r"sample_weight\[0\] = -1.0"),
+        ({"sample_weight": "nan"}, {}, r"sample_weight contains NaN"),
+    ],
+    ids=[
+        "nan class weight",
+        "negative class weight",
+        "negative sample weight",
+        "nan sample weight",
+    ],
+)
+def test_weights_must_be_finite_and_non_negative(fit_kwargs, init, message):
+    X = np.random.default_rng(0).random((8, 16), dtype=np.float32)
+    y = np.repeat(["happy", "sad"], 4)
+    weights = {"negative": -np.ones(8), "nan": np.full(8, np.nan)}
+    if "sample_weight" in fit_kwargs:
+        fit_kwargs = {"sample_weight": weights[fit_kwargs["sample_weight"]]}
+    clf = FERClassifier("simple", max_iter=1, random_state=0, **init)
+    with pytest.raises(ValueError, match=message):
+        clf.fit(X, y, **fit_kwargs)

@@ -155,3 +155,13 @@ def test_exif_orientation_turns_a_phone_photo_upright(astronaut, tmp_path):
 def test_a_bad_crop_size_is_a_value_error_naming_the_parameter(size):
     with pytest.raises(ValueError, match="'size' parameter of FaceCropper must be two ints"):
         FaceCropper(size=size).fit([])
+
+
+@pytest.mark.parametrize("shape", [(0, 0, 3), (0, 40), (40, 0, 3)])
+def test_an_empty_image_array_is_a_value_error(shape):
+    from fercls import detect_emotions
+
+    with pytest.raises(ValueError, match="at least 1x1 pixels"):
+        read_image(np.zeros(shape, np.uint8))
+    with pytest.raises(ValueError, match="at least 1x1 pixels"):
+        detect_emotions(np.zeros(shape, np.uint8), faces="whole")

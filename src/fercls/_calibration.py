@@ -99,6 +99,7 @@ def calibrate_temperature(model, X, y) -> float:
     classifier = final_classifier(model)
     if classifier is None:
         raise TypeError(f"{type(model).__name__} holds no FERClassifier to calibrate")
+    _check_held_out(y, X)
     saved_tta = classifier.test_time_augmentation
     classifier.set_params(test_time_augmentation=None)  # fit on the network's own outputs
     try:
@@ -107,6 +108,24 @@ def calibrate_temperature(model, X, y) -> float:
         classifier.set_params(test_time_augmentation=saved_tta)
     scale_logits(classifier.model_, 1.0 / temperature)
     return temperature
+
+
+def _check_held_out(y, X) -> None:
+    """Labels that can fit a temperature: one per sample of ``X``, of two classes
+    or more. One class (or one sample) has no finite best temperature; the
+    search would stop at its bound and bake that in."""
+    if y is None:
+        raise ValueError("calibrate_temperature needs the held-out labels y, got None")
+    labels = np.asarray(y)
+    if labels.ndim != 1:
+        raise ValueError(f"y must be one label per sample (1-D), got shape {labels.shape}")
+    if len(labels) != len(X):
+        raise ValueError(f"y has {len(labels)} labels for {len(X)} samples of X")
+    if len(np.unique(labels)) < 2:
+        raise ValueError(
+            f"calibrate_temperature needs held-out samples of at least two classes; got "
+            f"{len(labels)} sample(s) of {len(np.unique(labels))} class(es)"
+        )
 
 
 def scale_logits(network, factor: float) -> None:

@@ -71,6 +71,7 @@ def sample_weights(y, sample_weight, X, class_weight, classes):
     weights = None
     if sample_weight is not None:
         weights = _check_sample_weight(sample_weight, X, dtype=np.float32)
+        _check_weights(weights, "sample_weight")
     if class_weight is not None:
         if isinstance(class_weight, dict):
             unknown = [k for k in class_weight if k not in set(classes.tolist())]
@@ -79,10 +80,26 @@ def sample_weights(y, sample_weight, X, class_weight, classes):
                     f"class_weight names classes {unknown!r} that are not in y; "
                     f"the classes are {classes.tolist()!r}"
                 )
+            for name, value in class_weight.items():
+                if not isinstance(value, (int, float, np.number)) or not (
+                    np.isfinite(value) and value >= 0
+                ):
+                    raise ValueError(
+                        f"class_weight[{name!r}] = {value!r}; expected a finite number >= 0"
+                    )
             class_weight = {k: class_weight.get(k, 1.0) for k in classes}
         per_class = compute_sample_weight(class_weight, y).astype(np.float32)
         weights = per_class if weights is None else weights * per_class
     return weights
+
+
+def _check_weights(weights, what: str) -> None:
+    """Weights scale the loss: NaN trains to NaN, and a negative weight climbs it."""
+    bad = np.flatnonzero(~np.isfinite(weights) | (weights < 0))
+    if bad.size:
+        raise ValueError(
+            f"{what}[{bad[0]}] = {weights[bad[0]].item()!r}; expected finite weights >= 0"
+        )
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)

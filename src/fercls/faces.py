@@ -104,6 +104,8 @@ def read_image(source, *, name=None) -> np.ndarray:
         )
     if array.dtype.kind not in "biuf":
         raise ValueError(f"expected a numeric image array, got dtype {array.dtype}")
+    if min(array.shape[:2]) < 1:
+        raise ValueError(f"expected an image at least 1x1 pixels, got shape {array.shape}")
     return scale_to_uint8(array)
 
 
