@@ -131,7 +131,7 @@ def load_classifier(directory) -> tuple[FERClassifier, dict]:
     metadata = _read_metadata(meta_path)
     try:
         params, classes, shape = _checked_metadata(metadata, str(meta_path))
-        history = _checked_history(metadata)
+        history = _checked_history(metadata, str(meta_path))
     except (KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
         raise ValueError(f"{meta_path}: malformed model metadata ({short_reason(exc)})") from None
     check_network_size(lambda: _network_for(params, shape, classes), str(meta_path))
@@ -212,11 +212,14 @@ def _checked_metadata(metadata: dict, where: str):
     return params, classes, shape
 
 
-def _checked_history(metadata: dict) -> dict:
-    """The training history kept in the card (``{}`` where there is none)."""
+def _checked_history(metadata: dict, where: str) -> dict:
+    """The training history kept in the card (``{}`` where there is none); its
+    values are checked with the rest of the fitted state."""
     card = metadata.get("card", {})
     history = card.get("history", {}) if isinstance(card, dict) else {}
-    return history if isinstance(history, dict) else {"history": history}
+    if not isinstance(history, dict):
+        raise ValueError(f"{where}: card.history must be an object, got {history!r:.80}")
+    return history
 
 
 def load_pretrained(*, with_parser=True, test_time_augmentation=None) -> Pipeline:
