@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ._io import parse_json, read_zip_member, short_reason
+from .architectures import import_keras
 
 # Generous limits: the largest built-in network (vgg) has 4.8 M parameters
 # and FER2013 has 7 classes. At these limits a load stays under the memory
@@ -43,6 +44,7 @@ _SEED_RANGE = (0, 2**32 - 1)
 def safe_deserialization():
     """Keras deserialises no code (Lambda layers, functions) inside this block,
     even where ``keras.config.enable_unsafe_deserialization()`` was called."""
+    import_keras()  # TensorFlow starts quietly (fercls._startup)
     from keras.src.saving.serialization_lib import SafeModeScope  # no public alias
 
     with SafeModeScope(True):
@@ -51,7 +53,7 @@ def safe_deserialization():
 
 def count_parameters(build) -> int:
     """The number of weights the network ``build()`` makes, without allocating them."""
-    import keras
+    keras = import_keras()
     from keras.src.backend.common import global_state  # the deferred-variable registry
 
     registered = list(global_state.get_global_attribute("uninitialized_variables") or [])
@@ -82,7 +84,7 @@ def check_network_size(build, where: str) -> None:
 def load_keras_file(path: Path, where: str):
     """A ``.keras`` file's network, compiled, after its size is checked and with
     no code deserialised."""
-    import keras
+    keras = import_keras()
 
     config = _keras_config(path, where)
     # The optimizer (compile_config) makes its own variables: it is counted as

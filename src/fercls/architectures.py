@@ -15,12 +15,9 @@ The builders also serve scikeras users::
 
 from __future__ import annotations
 
-import os
-import sys
-
 import numpy as np
 
-from ._threads import share_threads_with_tensorflow
+from ._startup import start_tensorflow
 
 __all__ = [
     "ARCHITECTURES",
@@ -49,12 +46,10 @@ CROP_WINDOW = 11 / 12
 def import_keras():
     """Import Keras on first use, so ``import fercls`` stays framework-free and fast.
 
-    Before TensorFlow starts: its C++ log level (warnings and errors only) and,
-    inside joblib/Dask workers, their thread share (``fercls._threads``).
+    TensorFlow starts first, quietly and with its thread share
+    (``fercls._startup``).
     """
-    if "tensorflow" not in sys.modules:  # settings TensorFlow reads when it starts
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        share_threads_with_tensorflow()
+    start_tensorflow()
     import keras
 
     return keras

@@ -126,26 +126,14 @@ NEEDS_TENSORFLOW = {"train", "evaluate", "predict", "video", "export"}
 
 
 def quiet_tensorflow() -> None:
-    """Import TensorFlow with its start-up lines (absl, oneDNN, CUDA probes on a
-    machine without a GPU) kept off stderr, and keep its later logging to errors
-    that matter. Those lines are written by C++ straight to file descriptor 2,
-    so only redirecting the descriptor itself silences them."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            from .architectures import import_keras
+    """Start TensorFlow without its start-up lines, and keep its later logging
+    (C++ and Python) to errors that matter, unless the user chose its log level."""
+    from ._startup import start_tensorflow
 
-            import_keras()  # applies the thread rule (fercls._threads) before TensorFlow starts
-            import tensorflow as tf
+    start_tensorflow(log_level="3")
+    import tensorflow as tf
 
-            tf.config.list_physical_devices()  # the CUDA probe prints here
-            tf.get_logger().setLevel("ERROR")
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    tf.get_logger().setLevel("ERROR")
     try:
         from absl import logging as absl_logging
 
