@@ -91,10 +91,23 @@ def test_train_saves_a_safe_archive_a_checkpoint_and_a_report(trained):
     assert not list(trained.glob(".model.fercls*"))  # no temporary file left behind
 
 
-def test_train_can_still_write_joblib(tiny_zip, tmp_path):
-    argv = ["train", tiny_zip, "--architecture", "simple", "--max-iter", "1"]
+def test_train_can_still_write_joblib(tiny_zip, tmp_path, capsys):
+    argv = ["train", tiny_zip, "--architecture", "simple", "--max-iter", "1", "-q"]
     assert main([str(a) for a in [*argv, "--output", tmp_path / "m.joblib"]]) == 0
     assert set(joblib.load(tmp_path / "m.joblib").classes_) == {"happy", "sad", "neutral"}
+    assert capsys.readouterr().err == ""  # -q: no progress
+
+
+def test_train_reports_progress_on_stderr_by_default(tiny_zip, tmp_path, capsys):
+    argv = ["train", tiny_zip, "--architecture", "simple", "--max-iter", "2"]
+    code, out, err = run(capsys, *argv, "--output", tmp_path / "m.fercls")
+    assert code == 0 and out == f"saved {tmp_path / 'm.fercls'}\n"
+    lines = err.splitlines()
+    assert lines[0].startswith("fercls train: training on 49 images, 2 epochs")
+    assert lines[1].startswith("fercls train: epoch 1/2, loss ")
+    assert "PublicTest accuracy" in lines[1] and "left" in lines[1]
+    assert lines[2].startswith("fercls train: epoch 2/2, loss ")
+    assert "\x1b" not in err  # captured, so not a terminal: plain lines
 
 
 def test_evaluate_a_saved_model_with_report(capsys, tiny_zip, trained, tmp_path):

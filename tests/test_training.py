@@ -12,9 +12,9 @@ from fercls._training import (
     CosineDecay,
     HalveOnPlateau,
     LoopState,
-    TimeLeft,
     TrackBest,
     TrainingLoop,
+    TrainingProgress,
     ValidateAveraged,
     training_batches,
 )
@@ -153,15 +153,71 @@ def test_validate_averaged_scores_the_averaged_weights_and_gives_back_the_raw_on
     assert logs["val_accuracy"] == pytest.approx(expected["accuracy"])
 
 
-def test_time_left_prints_the_epoch_accuracy_and_the_minutes_left(monkeypatch):
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def planned(stream):
+    progress = TrainingProgress(prefix="fercls train", validation="PublicTest", stream=stream)
+    progress.plan(first_epoch=0, last_epoch=10, n_images=28709, steps=449)
+    return progress
+
+
+def test_progress_prints_a_start_line_and_one_line_per_epoch(monkeypatch):
     clock = iter([0.0, 120.0, 240.0])  # two epochs of two minutes each
     monkeypatch.setattr("fercls._training.time.perf_counter", lambda: next(clock))
     stream = io.StringIO()
-    callback = TimeLeft(10, prefix="fercls train", stream=stream)
-    callback.on_train_begin()
-    callback.on_epoch_end(0, {"val_accuracy": 0.51234})
-    callback.on_epoch_end(1, {})
+    progress = planned(stream)
+    progress.on_train_begin()
+    progress.on_epoch_begin(0)
+    progress.on_train_batch_end(0, {"loss": 2.0})  # not a terminal: no bar
+    progress.on_epoch_end(0, {"loss": 1.5, "accuracy": 0.4, "val_accuracy": 0.51234})
+    progress.on_epoch_begin(1)
+    progress.on_epoch_end(1, {"loss": 1.25})
     assert stream.getvalue().splitlines() == [
-        "fercls train: epoch 1/10, PublicTest accuracy 0.5123; about 18 min left for the whole run",
-        "fercls train: epoch 2/10; about 16 min left for the whole run",
+        "fercls train: training on 28,709 images, 10 epochs of 449 batches",
+        "fercls train: epoch 1/10, loss 1.5000, accuracy 0.4000, PublicTest accuracy 0.5123, "
+        "2 min elapsed, about 18 min left",
+        "fercls train: epoch 2/10, loss 1.2500, 4 min elapsed, about 16 min left",
     ]
+
+
+def test_progress_draws_a_live_bar_only_on_a_terminal(monkeypatch):
+    clock = iter([0.0, 30.0, 60.0])
+    monkeypatch.setattr("fercls._training.time.perf_counter", lambda: next(clock))
+    stream = Terminal()
+    progress = planned(stream)
+    progress.on_train_begin()
+    progress.on_epoch_begin(0)
+    progress.on_train_batch_end(224, {"loss": 1.75})
+    progress.on_epoch_end(0, {"loss": 1.5})
+    assert stream.getvalue().split("\n") == [
+        "\r\x1b[Kfercls train: training on 28,709 images, 10 epochs of 449 batches",
+        "\rfercls train: epoch 1/10 [############............] 225/449 loss 1.750\x1b[K"
+        "\r\x1b[Kfercls train: epoch 1/10, loss 1.5000, 1 min elapsed, about 9 min left",
+        "",
+    ]
+
+
+@pytest.mark.parametrize("verbose", [0, 1])
+def test_fit_talks_on_stderr_when_verbose(verbose, capsys):
+    from fercls import FERClassifier
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 16)).astype(np.float32), np.arange(40) % 2
+    FERClassifier(
+        architecture="simple", max_iter=2, batch_size=20, verbose=verbose, random_state=0
+    ).fit(X, y)
+    out, err = capsys.readouterr()
+    assert out == ""
+    if verbose:
+        lines = err.splitlines()
+        assert lines[0] == "FERClassifier: training on 40 images, 2 epochs of 2 batches"
+        assert [line.split(",")[0] for line in lines[1:]] == [
+            "FERClassifier: epoch 1/2",
+            "FERClassifier: epoch 2/2",
+        ]
+        assert "\x1b" not in err and "\r" not in err  # captured: not a terminal
+    else:
+        assert err == ""

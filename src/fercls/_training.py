@@ -7,8 +7,8 @@ averaged weights), :class:`RecordHistory` (``history_``, ``n_iter_``), :class:`T
 ``"adaptive"`` schedule), :class:`Snapshot` (what an interruption rolls back
 to) and :class:`Checkpoint` (the ``.fercls`` file a rerun resumes from).
 :class:`CosineDecay` sets the rate at the start of each epoch. They share one
-:class:`LoopState`, the part of the loop a checkpoint must carry. :class:`TimeLeft`
-is the CLI's extra callback: one progress line per epoch.
+:class:`LoopState`, the part of the loop a checkpoint must carry. :class:`TrainingProgress`
+reports on stderr when ``verbose`` asks for it.
 
 This module imports Keras and TensorFlow; the classifier imports it only when
 it trains, so ``import fercls`` stays light.
@@ -282,6 +282,16 @@ class TrainingLoop:
                 if estimator.ema_momentum is not None:
                     # Validate the averaged weights ourselves, not the raw ones in fit.
                     val, averaging = None, ValidateAveraged(val)
+            callbacks = [*self.callbacks(averaging), *extra_callbacks]
+            if estimator.verbose and not any(isinstance(c, TrainingProgress) for c in callbacks):
+                callbacks.append(TrainingProgress(prefix=type(estimator).__name__))
+            for progress in (c for c in callbacks if isinstance(c, TrainingProgress)):
+                progress.plan(
+                    first_epoch=estimator.n_iter_,
+                    last_epoch=estimator.n_iter_ + remaining,
+                    n_images=len(images),
+                    steps=steps,
+                )
             # Each new network traces Keras's train step once: expected, not a problem.
             with expected_retracing():
                 estimator.model_.fit(
@@ -290,9 +300,9 @@ class TrainingLoop:
                     validation_data=val,
                     initial_epoch=estimator.n_iter_,
                     epochs=estimator.n_iter_ + remaining,
-                    callbacks=[*self.callbacks(averaging), *extra_callbacks],
+                    callbacks=callbacks,
                     shuffle=False,  # the batches are already shuffled, with our seed
-                    verbose=estimator.verbose,
+                    verbose=0,  # Progress talks instead: plain lines, no control codes in files
                 )
         if state.best_weights is not None:
             estimator.model_.set_weights(state.best_weights)
@@ -380,26 +390,88 @@ def set_rng_states(model, states):
         variable.assign(np.asarray(value, dtype=variable.dtype))
 
 
-class TimeLeft(Callback):
-    """After each epoch, one stderr line: the epoch, its PublicTest accuracy if
-    validated, and the time left for ``epochs`` at the pace so far (for the CLI
-    on a terminal: a long CPU run should say when it will end)."""
+class TrainingProgress(Callback):
+    """Training that talks (``verbose >= 1``): one stderr line when training
+    starts and one per epoch (loss, accuracy, validation accuracy, elapsed time,
+    time left at the pace so far). On a terminal a live bar follows the batches
+    in between; in a file or a pipe there are no control codes, only the lines.
 
-    def __init__(self, epochs: int, *, prefix: str, stream=None):
+    ``prefix`` starts each line (``"FERClassifier"``, ``"fercls train"``);
+    ``validation`` names the validation data (``"PublicTest"`` in the CLI).
+    The loop tells it the plan (:meth:`plan`) before training starts.
+    """
+
+    BAR_WIDTH = 24
+
+    def __init__(self, *, prefix, validation="validation", stream=None):
         super().__init__()
-        self.epochs, self.prefix, self.stream = epochs, prefix, stream
+        self.prefix, self.validation, self._stream = prefix, validation, stream
+
+    def plan(self, *, first_epoch, last_epoch, n_images, steps):
+        self.first_epoch, self.last_epoch = first_epoch, last_epoch
+        self.n_images, self.steps = n_images, steps
+
+    @property
+    def stream(self):
+        return self._stream or sys.stderr  # looked up late: pytest and users swap it
 
     def on_train_begin(self, logs=None):
         self.start, self.done = time.perf_counter(), 0
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        epochs = self.last_epoch - self.first_epoch
+        resumed = f", from epoch {self.first_epoch + 1}" if self.first_epoch else ""
+        self._line(
+            f"training on {self.n_images:,} images, {epochs} epoch{'s' * (epochs != 1)} "
+            f"of {self.steps} batches{resumed}"
+        )
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.drawn = epoch + 1, -math.inf
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self.live:
+            return
+        now = time.perf_counter()
+        if now - self.drawn < 0.1:  # ten redraws a second at most
+            return
+        self.drawn = now
+        filled = round(self.BAR_WIDTH * (batch + 1) / self.steps)
+        bar = "#" * filled + "." * (self.BAR_WIDTH - filled)
+        loss = (logs or {}).get("loss")
+        shown = "" if loss is None else f" loss {float(loss):.3f}"
+        self.stream.write(
+            f"\r{self.prefix}: epoch {self.epoch}/{self.last_epoch} [{bar}] "
+            f"{batch + 1}/{self.steps}{shown}\x1b[K"
+        )
+        self.stream.flush()
 
     def on_epoch_end(self, epoch, logs=None):
         self.done += 1
-        per_epoch = (time.perf_counter() - self.start) / self.done
-        left = per_epoch * max(self.epochs - self.done, 0)
-        accuracy = (logs or {}).get("val_accuracy")
-        shown = "" if accuracy is None else f", PublicTest accuracy {accuracy:.4f}"
-        print(
-            f"{self.prefix}: epoch {self.done}/{self.epochs}{shown}; "
-            f"about {left / 60:.0f} min left for the whole run",
-            file=self.stream or sys.stderr,
-        )
+        logs = logs or {}
+        elapsed = time.perf_counter() - self.start
+        left = elapsed / self.done * max(self.last_epoch - (epoch + 1), 0)
+        parts = [f"epoch {epoch + 1}/{self.last_epoch}"]
+        parts += [
+            f"{name} {float(logs[key]):.4f}"
+            for key, name in (("loss", "loss"), ("accuracy", "accuracy"))
+            if key in logs
+        ]
+        if "val_accuracy" in logs:
+            parts.append(f"{self.validation} accuracy {float(logs['val_accuracy']):.4f}")
+        parts.append(f"{_duration(elapsed)} elapsed")
+        if left:
+            parts.append(f"about {_duration(left)} left")
+        self._line(", ".join(parts))
+
+    def _line(self, text):
+        clear = "\r\x1b[K" if self.live else ""
+        self.stream.write(f"{clear}{self.prefix}: {text}\n")
+        self.stream.flush()
+
+
+def _duration(seconds: float) -> str:
+    """'45 s', '12 min', '2 h 05 min': as precise as a person reading a log wants."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"

@@ -137,7 +137,11 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         processes on the CPU. TensorFlow's process-wide op determinism is
         never switched on.
     verbose : int, default=0
-        Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch.
+        Progress of ``fit`` on stderr, as in scikit-learn: 0 silent; 1 (or more)
+        a line when training starts and one per epoch (loss, accuracy,
+        validation accuracy, elapsed time and time left), with a live bar
+        between them when stderr is a terminal. Files and pipes get plain
+        lines, never control codes.
     warm_start : bool, default=False
         Continue training the fitted network on the next ``fit``.
     distribution : {"mirrored"}, tf.distribute.Strategy or None, default=None

@@ -95,6 +95,7 @@ def main(argv=None) -> int:
 
 
 def _run(parser: argparse.ArgumentParser, args) -> int:
+    Progress.enabled = not args.quiet
     try:
         if not args.verbose and args.command in NEEDS_TENSORFLOW:
             quiet_tensorflow()
@@ -166,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fercls", description="Facial emotion recognition on FER2013-style data."
     )
     parser.add_argument("--version", action="version", version=f"fercls {__version__}")
-    parser.set_defaults(verbose=False)
+    parser.set_defaults(verbose=False, quiet=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)  # options every subcommand has
     common.add_argument(
@@ -174,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--verbose",
         action="store_true",
         help="show TensorFlow's own messages and, on failure, the traceback",
+    )
+    common.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress on stderr (errors are still shown)",
     )
     for add_command in COMMANDS:
         add_command(commands, common)
@@ -493,7 +500,6 @@ def _training_pipeline(args):
             class_weight=args.class_weight,
             precision=args.precision,
             random_state=args.seed,
-            verbose=1 if args.verbose else 0,
         ),
     ]
     return make_pipeline(*steps)
@@ -509,10 +515,11 @@ def _fit_params(args, public_pixels, public_names) -> dict:
         fit_params["ferclassifier__validation_data"] = validation
     if args.checkpoint:
         fit_params["ferclassifier__checkpoint"] = args.checkpoint
-    if sys.stderr.isatty():
-        from ._training import TimeLeft
+    if not args.quiet:
+        from ._training import TrainingProgress
 
-        fit_params["ferclassifier__callbacks"] = [TimeLeft(args.max_iter, prefix="fercls train")]
+        progress = TrainingProgress(prefix="fercls train", validation="PublicTest")
+        fit_params["ferclassifier__callbacks"] = [progress]
     return fit_params
 
 
@@ -605,11 +612,14 @@ def emit(args, text: str) -> None:
 
 
 class Progress:
-    """'what...' on stderr while a step runs, only when stderr is a terminal."""
+    """'what...' on stderr while a step runs, only when stderr is a terminal
+    (and not with ``-q``, which sets ``enabled`` to False)."""
+
+    enabled = True
 
     def __init__(self, what: str):
         self.what = what
-        self.shown = sys.stderr.isatty()
+        self.shown = Progress.enabled and sys.stderr.isatty()
 
     def __enter__(self):
         if self.shown:
