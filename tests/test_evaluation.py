@@ -7,11 +7,14 @@ from sklearn.pipeline import make_pipeline
 
 from fercls import FERClassifier, PixelNormalizer, PixelStringParser
 from fercls.evaluation import (
+    collapse_warning,
     evaluate,
     expected_calibration_error,
     final_classifier,
     make_report,
+    plot_learning_curves,
     plot_misclassified,
+    training_stages,
 )
 from fercls.labels import EMOTIONS
 
@@ -74,7 +77,11 @@ def test_report_writes_every_file_and_an_index(model_and_data, tmp_path):
     }
     assert json.loads((tmp_path / "report" / "metrics.json").read_text()) == metrics
     html = (tmp_path / "report" / "index.html").read_text()
-    assert all(f'src="{name}"' in html for name in files if name.endswith(".png"))
+    for name in (n for n in files if n.endswith(".png")):
+        assert f'<a href="{name}" title="open at full size"><img src="{name}"' in html
+        assert f'<img src="{name}" alt="{name}"' not in html  # a sentence, not a file name
+    assert "<dt>ECE</dt><dd>expected calibration error" in html and "<dt>macro-F1</dt>" in html
+    assert "the one with the best validation accuracy" in html
     for png in (tmp_path / "report").glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "precision" in (tmp_path / "report" / "classification_report.txt").read_text()
@@ -105,3 +112,62 @@ def test_misclassified_grid_shows_the_most_confident_mistakes_first():
 def test_final_classifier_finds_the_network_in_a_pipeline(model_and_data):
     assert isinstance(final_classifier(model_and_data[0]), FERClassifier)
     assert final_classifier(PixelNormalizer()) is None
+
+
+def metrics_of(true, predicted):
+    labels = sorted(set(true) | set(predicted))
+    counts = np.zeros((len(labels), len(labels)), int)
+    for t, p in zip(true, predicted, strict=True):
+        counts[labels.index(t), labels.index(p)] += 1
+    return {"labels": labels, "confusion_matrix": counts.tolist()}
+
+
+def test_a_model_answering_one_class_for_everything_is_named():
+    true = ["happy"] * 25 + ["sad"] * 40 + ["angry"] * 35
+    warning = collapse_warning(metrics_of(true, ["happy"] * 100))
+    assert warning.startswith("the model predicts happy for 100% of the images, of which 25%")
+    nearly = ["happy"] * 91 + ["sad"] * 9
+    assert collapse_warning(metrics_of(true, nearly)).startswith("the model predicts happy for 91%")
+
+
+def test_no_collapse_warning_for_a_spread_or_a_faithful_answer():
+    true = ["happy"] * 25 + ["sad"] * 40 + ["angry"] * 35
+    assert collapse_warning(metrics_of(true, ["happy"] * 89 + ["sad"] * 11)) is None
+    # The data are themselves 95 % one class: answering it is not a collapse.
+    assert collapse_warning(metrics_of(["a"] * 95 + ["b"] * 5, ["a"] * 100)) is None
+
+
+def test_collapsed_report_shows_the_warning(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y = rng.random((30, 5)).astype(np.float32), np.repeat(["a", "b"], 15)
+    clf = FERClassifier("simple", max_iter=1, augment=False, random_state=0).fit(X, y)
+    proba = np.tile([[0.8, 0.2]], (30, 1))  # "a" for everything
+    make_report(clf, X, y, tmp_path, proba=proba)
+    html = (tmp_path / "index.html").read_text()
+    assert '<p class="warning"><strong>Warning:</strong> the model predicts a for 100%' in html
+
+
+def test_stages_are_found_where_the_learning_rate_restarts():
+    rates = [1e-3, 5e-4, 1e-4, 3e-4, 1e-4, 1e-5, 3e-4, 2e-4]
+    assert training_stages({"learning_rate": rates}) == [4, 7]
+    assert training_stages({"learning_rate": [1e-3, 1e-3, 1e-3]}) == []
+    assert training_stages({}) == []
+
+
+def test_learning_curves_mark_the_kept_epoch_on_the_monitored_curve_with_integer_ticks():
+    history = {
+        "loss": [2.0, 1.9, 1.8],
+        "val_loss": [1.9, 1.85, 1.8],  # still falling: not what picks the epoch
+        "accuracy": [0.2, 0.24, 0.25],
+        "val_accuracy": [0.25, 0.25, 0.25],
+        "learning_rate": [1e-3, 5e-4, 1e-4],
+    }
+    fig = plot_learning_curves(history, best_epoch=1)
+    loss_ax, accuracy_ax = fig.axes
+    kept = [line for line in accuracy_ax.lines if line.get_label().startswith("kept")]
+    assert [line.get_label() for line in kept] == ["kept: epoch 1 (best validation accuracy)"]
+    assert list(kept[0].get_xdata()) == [1] and list(kept[0].get_ydata()) == [0.25]
+    assert not [line for line in loss_ax.lines if line.get_label().startswith("kept")]
+    fig.canvas.draw()
+    ticks = [t for t in accuracy_ax.get_xticks() if 1 <= t <= 3]
+    assert ticks and all(float(t).is_integer() for t in ticks)

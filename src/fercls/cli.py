@@ -463,20 +463,37 @@ def run_train(args) -> int:
     pipeline.fit(data.data[train_rows], names[train_rows], **fit_params)
     _save_pipeline(pipeline, args.output)
     print(f"saved {args.output}")
-    if args.report:
-        if not len(public_pixels):
-            raise CommandError(f"{args.data}: no PublicTest images to report on")
-        from .evaluation import make_report
-
-        metrics = make_report(
-            pipeline,
-            public_pixels,
-            public_names,
-            args.report,
-            title=f"fercls train: PublicTest ({args.data.name})",
-        )
-        print(f"PublicTest accuracy {metrics['accuracy']:.4f}; report in {args.report}")
+    if args.report and not len(public_pixels):
+        raise CommandError(f"{args.data}: no PublicTest images to report on")
+    if len(public_pixels):
+        _summarize_training(args, pipeline, public_pixels, public_names)
     return 0
+
+
+def _summarize_training(args, pipeline, public_pixels, public_names) -> None:
+    """PublicTest accuracy of the kept epoch (and the report); a warning on
+    stderr if the model answers one class for nearly everything."""
+    from .evaluation import evaluate, make_report
+
+    if args.report:
+        title = f"fercls train: PublicTest ({args.data.name})"
+        metrics = make_report(pipeline, public_pixels, public_names, args.report, title=title)
+    else:
+        metrics = evaluate(pipeline, public_pixels, public_names)
+    classifier = pipeline[-1]
+    best = classifier.best_iteration_ or classifier.n_iter_
+    kept = f" (epoch {best} of {classifier.n_iter_})"
+    where = f"; report in {args.report}" if args.report else ""
+    print(f"PublicTest accuracy {metrics['accuracy']:.4f}{kept}{where}")
+    warn_if_collapsed(metrics)
+
+
+def warn_if_collapsed(metrics) -> None:
+    from .evaluation import collapse_warning
+
+    warning = collapse_warning(metrics)
+    if warning:
+        print(f"fercls: warning: {warning}", file=sys.stderr)
 
 
 def _training_pipeline(args):
@@ -585,6 +602,7 @@ def run_evaluate(args) -> int:
         metrics = make_report(model, X, y, args.report, title=title, proba=proba)
     else:
         metrics = evaluate(model, X, y, proba=proba)
+    warn_if_collapsed(metrics)
     if args.format == "json":
         emit(args, json.dumps({"split": args.split, **metrics}, indent=2) + "\n")
         return 0

@@ -113,6 +113,29 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+#: A model that gives one class to this share of the images (or more) has collapsed...
+COLLAPSED_SHARE = 0.9
+
+
+def collapse_warning(metrics: dict) -> str | None:
+    """A sentence when the model answers one class for (nearly) every image
+    (:data:`COLLAPSED_SHARE`) although the data are not (nearly) all that class:
+    the sign of a model that has not learned, whatever its accuracy. None otherwise."""
+    counts = np.asarray(metrics["confusion_matrix"])
+    n = counts.sum()
+    if n == 0:
+        return None
+    predicted, true = counts.sum(axis=0) / n, counts.sum(axis=1) / n
+    top = int(predicted.argmax())
+    if predicted[top] < COLLAPSED_SHARE or true[top] >= COLLAPSED_SHARE:
+        return None
+    return (
+        f"the model predicts {metrics['labels'][top]!s} for {predicted[top]:.0%} of the "
+        f"images, of which {true[top]:.0%} are {metrics['labels'][top]!s}: it has not learned "
+        "to tell the classes apart (train longer, on more images, or check the labels)"
+    )
+
+
 # ------------------------------------------------------------------- plots
 def _figure(width, height):
     from matplotlib.figure import Figure
@@ -149,57 +172,86 @@ def plot_confusion_matrix(metrics: dict, *, normalized=True):
                 text,
                 ha="center",
                 va="center",
-                fontsize=8,
+                fontsize=9,
                 color="white" if value > threshold else "black",
             )
     return fig
 
 
+def training_stages(history: dict) -> list[int]:
+    """The epochs (1-based) where a new training stage began: a warm restart,
+    seen as the learning rate jumping up by more than half between two epochs."""
+    rates = np.asarray(history.get("learning_rate", []), dtype=float)
+    if len(rates) < 2:
+        return []
+    return [int(i) + 2 for i in np.flatnonzero(rates[1:] > 1.5 * rates[:-1])]
+
+
 def plot_learning_curves(history: dict, best_epoch=None):
-    """Loss and accuracy per epoch, training vs validation, best epoch marked."""
+    """Loss and accuracy per epoch, training vs validation.
+
+    The kept epoch is marked where it was chosen: on the validation accuracy
+    (the training loss without validation data). Warm restarts of the learning
+    rate (:func:`training_stages`) are dotted lines, so the rise in loss after
+    each reads as the start of a stage, not a broken run.
+    """
+    from matplotlib.ticker import MaxNLocator
+
     fig = _figure(10, 4)
     axes = fig.subplots(1, 2)
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
+    monitored = "val_accuracy" if "val_accuracy" in history else "loss"
+    restarts = training_stages(history)
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
         if metric in history:
             ax.plot(epochs, history[metric], label="training", color="tab:blue")
         if f"val_{metric}" in history:
             ax.plot(epochs, history[f"val_{metric}"], label="validation", color="tab:orange")
-        if best_epoch:
-            ax.axvline(best_epoch, color="gray", linestyle="--", label=f"best epoch ({best_epoch})")
+        for k, epoch in enumerate(restarts):
+            label = f"new stage ({len(restarts)} restarts)" if k == 0 else None
+            ax.axvline(epoch - 0.5, color="gray", linestyle=":", linewidth=1, label=label)
+        if best_epoch and monitored in history and monitored.endswith(metric):
+            what = "validation accuracy" if monitored == "val_accuracy" else "training loss"
+            ax.plot(
+                best_epoch,
+                history[monitored][best_epoch - 1],
+                "o",
+                color="black",
+                label=f"kept: epoch {best_epoch} (best {what})",
+            )
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.set_title(metric.capitalize())
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=8)
     return fig
 
 
 def plot_per_class_f1(metrics: dict):
-    """Horizontal bars of F1 per class, with the macro-F1 as a reference line."""
+    """Horizontal bars of F1 per class, the macro-F1 as a reference line; the
+    values sit in a column right of the plot, where no line can cross them."""
     per_class = metrics["per_class"]
     labels = list(per_class)
     f1 = [per_class[k]["f1"] for k in labels]
     fig = _figure(7, 0.45 * len(labels) + 1.5)
     ax = fig.add_subplot()
-    bars = ax.barh(labels, f1, color="tab:blue")
-    ax.bar_label(
-        bars,
-        labels=[f"{v:.2f}  (n={per_class[k]['support']})" for k, v in zip(labels, f1, strict=True)],
-        padding=3,
-        fontsize=8,
-    )
-    ax.axvline(
-        metrics["macro_f1"],
-        color="tab:red",
-        linestyle="--",
-        label=f"macro-F1 {metrics['macro_f1']:.2f}",
-    )
-    ax.set_xlim(0, 1.15)
+    ax.barh(labels, f1, color="tab:blue")
+    for row, label in enumerate(labels):
+        ax.annotate(
+            f"{f1[row]:.2f}  (n={per_class[label]['support']})",
+            xy=(1.0, row),
+            xycoords=("axes fraction", "data"),
+            xytext=(6, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+        )
+    ax.axvline(metrics["macro_f1"], color="tab:red", linestyle="--")
+    ax.set_xlim(0, 1)
     ax.invert_yaxis()
     ax.set_xlabel("F1")
-    ax.set_title("F1 per class")
-    ax.legend(loc="lower right")
+    ax.set_title(f"F1 per class (red dashes: macro-F1 {metrics['macro_f1']:.2f})")
     return fig
 
 
@@ -281,8 +333,10 @@ def make_report(estimator, X, y, out_dir, *, title="fercls evaluation", proba=No
         files["misclassified.png"] = plot_misclassified(images, y, predicted, proba.max(axis=1))
     classifier = final_classifier(estimator)
     history = getattr(classifier, "history_", None)
+    captions = dict(CAPTIONS)
     if classifier is not None and history and history.get("loss"):
         files["learning_curves.png"] = plot_learning_curves(history, classifier.best_iteration_)
+        captions["learning_curves.png"] = _curves_caption(classifier)
     for name, fig in files.items():
         write_atomic(out_dir / name, lambda path, fig=fig: fig.savefig(path, format="png"))
     report = classification_report(
@@ -293,7 +347,8 @@ def make_report(estimator, X, y, out_dir, *, title="fercls evaluation", proba=No
         out_dir / "metrics.json", lambda p: Path(p).write_text(json.dumps(metrics, indent=2))
     )
     write_atomic(
-        out_dir / "index.html", lambda p: Path(p).write_text(_html(title, metrics, report, files))
+        out_dir / "index.html",
+        lambda p: Path(p).write_text(_html(title, metrics, report, files, captions)),
     )
     return metrics
 
@@ -311,21 +366,81 @@ def _display_images(estimator, X):
     return pixels.reshape(-1, *shape)
 
 
-def _html(title, metrics, report, files) -> str:
+CAPTIONS = {
+    "confusion_matrix.png": "Confusion matrix: each row is a true class. A cell shows the share "
+    "of that class's images predicted as the column's class, and their count; the diagonal is "
+    "each class's recall.",
+    "per_class_f1.png": "F1 score of each class, with its number of images. The red dashes are "
+    "the macro-F1, the plain mean over classes.",
+    "misclassified.png": "The mistakes the model made with the most confidence: true class → "
+    "predicted class (confidence). In FER2013 many of them are label noise.",
+}
+
+
+def _curves_caption(classifier) -> str:
+    history, best = classifier.history_, getattr(classifier, "best_iteration_", None)
+    monitored = "validation accuracy" if "val_accuracy" in history else "training loss"
+    validated = "val_loss" in history
+    text = (
+        f"How this model was trained: loss and accuracy in each of its {len(history['loss'])} "
+        "epochs, on its training data"
+        + (" and (orange) on the validation data it was selected on" if validated else "")
+        + ", not on the images evaluated above."
+    )
+    if best:
+        text += f" The black dot is the epoch kept, the one with the best {monitored}."
+    restarts = training_stages(history)
+    if restarts:
+        text += (
+            f" It was trained in {len(restarts) + 1} stages. Each dotted line is a warm restart "
+            "of the learning rate, after which the loss rises for a few epochs; where a stage "
+            "changed the recipe (other augmentations, or a teacher's soft targets), the training "
+            "loss and accuracy jump to another scale, while the validation curves stay comparable."
+        )
+    return text
+
+
+EXPLANATIONS = """<dl>
+<dt>accuracy</dt><dd>the share of images whose predicted class is the true one.</dd>
+<dt>macro-F1</dt><dd>the F1 score (the harmonic mean of precision and recall) of each class,
+averaged with equal weight per class, so a rare class such as disgust counts as much as happy;
+weighted F1 weighs each class by its number of images instead.</dd>
+<dt>ECE</dt><dd>expected calibration error: how far the model's confidence is from its accuracy,
+averaged over 15 bins of confidence. At 0, answers given with 70 % confidence are right 70 % of
+the time.</dd></dl>"""
+
+
+def _html(title, metrics, report, files, captions) -> str:
     images = "\n".join(
-        f'<figure><img src="{name}" alt="{name}"><figcaption>{name}</figcaption></figure>'
+        f'<figure><a href="{name}" title="open at full size"><img src="{name}" '
+        f'alt="{html.escape(captions[name])}"></a>'
+        f'<figcaption>{html.escape(captions[name])} <a href="{name}">Full size</a>.'
+        "</figcaption></figure>"
         for name in files
+    )
+    warning = collapse_warning(metrics)
+    alert = (
+        f'<p class="warning"><strong>Warning:</strong> {html.escape(warning)}.</p>'
+        if warning
+        else ""
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}
-figure{{display:inline-block;margin:1em;vertical-align:top}} img{{max-width:560px}}
-td,th{{padding:0 1em;text-align:right}}</style></head><body>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:sans-serif;margin:2em auto;max-width:1100px;padding:0 1em;
+line-height:1.4}} figure{{margin:2em 0}} img{{max-width:100%;height:auto;border:1px solid #ddd}}
+figcaption{{color:#333;max-width:70ch}} td,th{{padding:0 1em;text-align:right}}
+dt{{font-weight:bold;margin-top:.5em}} dd{{margin-left:1.5em;max-width:70ch}}
+.warning{{background:#fff3cd;border:2px solid #d39e00;padding:.8em;font-size:1.1em}}</style>
+</head><body>
 <h1>{html.escape(title)}</h1>
+{alert}
 <table><tr><th>images</th><th>accuracy</th><th>macro-F1</th><th>weighted F1</th><th>ECE</th></tr>
 <tr><td>{metrics["n"]}</td><td>{metrics["accuracy"]:.4f}</td><td>{metrics["macro_f1"]:.4f}</td>
 <td>{metrics["weighted_f1"]:.4f}</td><td>{metrics["ece"]:.4f}</td></tr></table>
+{EXPLANATIONS}
 <h2>Classification report</h2><pre>{html.escape(report)}</pre>
+<h2>Figures</h2>
 {images}
 </body></html>
 """
