@@ -101,7 +101,9 @@ def test_train_can_still_write_joblib(tiny_zip, tmp_path, capsys):
 def test_train_reports_progress_on_stderr_by_default(tiny_zip, tmp_path, capsys):
     argv = ["train", tiny_zip, "--architecture", "simple", "--max-iter", "2"]
     code, out, err = run(capsys, *argv, "--output", tmp_path / "m.fercls")
-    assert code == 0 and out == f"saved {tmp_path / 'm.fercls'}\n"
+    saved, summary = out.splitlines()
+    assert code == 0 and saved == f"saved {tmp_path / 'm.fercls'}"
+    assert summary.startswith("PublicTest accuracy ") and summary.endswith(" of 2)")
     lines = err.splitlines()
     assert lines[0].startswith("fercls train: training on 49 images, 2 epochs")
     assert lines[1].startswith("fercls train: epoch 1/2, loss ")
@@ -290,3 +292,43 @@ def test_predict_reports_unreadable_stdin_in_one_line(capsys, trained, monkeypat
     assert err.startswith("fercls: error: stdin: not a readable image")
     assert len(err.splitlines()) == 1
     assert json.loads(out)[0]["error"].startswith("stdin: not a readable image")
+
+
+def test_a_mistyped_option_shows_the_subcommands_usage_and_a_hint(capsys, trained):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", "--formt", "json", str(trained / "x.png")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.startswith("usage: fercls predict")
+    assert "unrecognized arguments: --formt (did you mean --format?)" in err
+
+
+def test_predict_reports_each_unreadable_file_once_and_the_skipped_ones(capsys, trained, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(make_faces(n_per_class=1, size=48, n_classes=1)[0][0]).save(folder / "a.png")
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    (folder / "clip.mp4").write_bytes(b"\0" * 100)
+    (folder / "notes.txt").write_text("hi")
+    model = ("--model", trained / "model.fercls")
+    code, out, err = run(capsys, "predict", folder, *model, "--format", "text")
+    assert code == 1
+    assert "broken.jpg" not in out and err.count("fercls: error:") == 1
+    assert "fercls: skipped 2 files that are not images (.mp4, .txt)" in err
+    code, out, err = run(capsys, "predict", folder / "clip.mp4", *model)
+    assert code == 1 and out == ""
+    assert f"use `fercls video {folder / 'clip.mp4'} --output annotated.mp4`" in err
+
+
+def test_predict_says_where_it_wrote(capsys, trained, tmp_path):
+    image = tmp_path / "a.png"
+    Image.fromarray(make_faces(n_per_class=1, size=48, n_classes=1)[0][0]).save(image)
+    argv = ["--model", trained / "model.fercls", "--annotate", tmp_path / "ann"]
+    code, out, err = run(
+        capsys, "predict", image, *argv, "-o", tmp_path / "r.json", "--format", "table"
+    )
+    assert code == 0 and out == ""
+    assert err.splitlines() == [
+        f"fercls: wrote {tmp_path / 'r.json'}",
+        f"fercls: wrote {tmp_path / 'ann' / 'a.annotated.png'}",
+    ]

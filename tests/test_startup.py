@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from fercls._startup import _is_noise, _stderr_without_noise
+from fercls._startup import CONVERTER_NOISE, _is_noise, stderr_without
 
 # Lines TensorFlow 2.21 printed at start-up on a machine without a GPU (issue 32).
 START_UP_LINES = [
@@ -42,7 +42,7 @@ def test_other_lines_are_kept(line):
 
 
 def test_captured_lines_other_than_noise_come_back(capfd):
-    with _stderr_without_noise():
+    with stderr_without():
         os.write(2, START_UP_LINES[0] + b"\n")
         os.write(2, b"a warning of the user's own\n")
         os.write(2, START_UP_LINES[-1] + b"\n")
@@ -78,3 +78,14 @@ def test_a_log_level_the_user_set_is_left_alone():
     assert done.stdout.strip() == "0"
     # TensorFlow 2.21 prints its start-up lines at level 0: nothing was captured.
     assert "I0000" in done.stderr or "WARNING: All log messages" in done.stderr, done.stderr
+
+
+def test_the_converters_quantization_line_is_dropped(capfd):
+    with stderr_without(CONVERTER_NOISE):
+        os.write(
+            2,
+            b"fully_quantize: 0, inference_type: 6, input_inference_type: FLOAT32, "
+            b"output_inference_type: FLOAT32\n",
+        )
+        os.write(2, b"a real problem\n")
+    assert capfd.readouterr().err == "a real problem\n"

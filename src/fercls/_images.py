@@ -17,13 +17,16 @@ import numpy as np
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
+def is_image_name(path) -> bool:
+    """Whether the file's suffix is one of :data:`IMAGE_SUFFIXES` (any case)."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
 def image_files_in(folder) -> list[Path]:
     """The image files under ``folder`` (recursively, by suffix), in sorted order;
     a ``ValueError`` if there are none."""
     folder = Path(folder)
-    found = sorted(
-        p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-    )
+    found = sorted(p for p in folder.rglob("*") if is_image_name(p) and p.is_file())
     if not found:
         raise ValueError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)})")
     return found

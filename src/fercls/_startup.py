@@ -35,6 +35,11 @@ _NOISE = re.compile(
     rb")\r?$"
 )
 
+# What TensorFlow Lite's converter prints from C++ on every quantised conversion.
+CONVERTER_NOISE = re.compile(
+    rb"^(?:fully_quantize: \d+, inference_type: .*|[IW]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] .*)\r?$"
+)
+
 _LOCK = threading.Lock()
 
 
@@ -54,7 +59,7 @@ def start_tensorflow(log_level: str = "2") -> None:
             _import_and_probe()
             return
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = log_level
-        with _stderr_without_noise():
+        with stderr_without():
             _import_and_probe()
 
 
@@ -64,9 +69,13 @@ def _import_and_probe() -> None:
     tf.config.list_physical_devices()  # the CUDA probe prints here, not later
 
 
-class _stderr_without_noise:
+class stderr_without:
     """Descriptor 2 goes to a temporary file inside the block; afterwards its
-    lines come back to stderr, except the known start-up noise."""
+    lines come back to stderr, except those ``noise`` (a bytes pattern) matches:
+    the known start-up lines by default."""
+
+    def __init__(self, noise=_NOISE):
+        self.noise = noise
 
     def __enter__(self):
         sys.stderr.flush()
@@ -82,7 +91,8 @@ class _stderr_without_noise:
             os.dup2(self._saved, 2)
             os.close(self._saved)
         self._capture.seek(0)
-        kept = [line for line in self._capture.read().splitlines(True) if not _is_noise(line)]
+        lines = self._capture.read().splitlines(True)
+        kept = [line for line in lines if not self.noise.match(line.rstrip(b"\n"))]
         self._capture.close()
         if kept:
             os.write(2, b"".join(kept))

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._images import image_files_in
+from ._images import image_files_in, is_image_name
 from ._io import check_output_path, short_reason, write_atomic
 from .classifier import TEST_TIME_AUGMENTATIONS
 from .labels import EMOTIONS, emotion_names
@@ -86,7 +87,11 @@ def terminations_as_interrupts():
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # The subcommand's own usage, not the top level's, and the option meant.
+        command = args.command_parsers.get(getattr(args, "command", None), parser)
+        command.error(_unrecognized(unknown, command))
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
@@ -143,6 +148,20 @@ def quiet_tensorflow() -> None:
         pass
 
 
+def _unrecognized(unknown: list[str], command: argparse.ArgumentParser) -> str:
+    """'unrecognized arguments: --formt (did you mean --format?)'."""
+    import difflib
+
+    # The options as the help lists them (argparse has no public list of them).
+    known = sorted(set(re.findall(r"(?<![\w-])--?[A-Za-z][\w-]*", command.format_help())))
+    hints = []
+    for word in unknown:
+        option = word.split("=", 1)[0]
+        close = difflib.get_close_matches(option, known, n=1) if option.startswith("-") else []
+        hints.append(f"{word} (did you mean {close[0]}?)" if close else word)
+    return f"unrecognized arguments: {' '.join(hints)}"
+
+
 def _one_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines() or [type(exc).__name__]
     return lines[0] if len(lines) == 1 else f"{lines[0]} (…)"
@@ -167,8 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fercls", description="Facial emotion recognition on FER2013-style data."
     )
     parser.add_argument("--version", action="version", version=f"fercls {__version__}")
-    parser.set_defaults(verbose=False, quiet=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.set_defaults(verbose=False, quiet=False, command_parsers=commands.choices)
     common = argparse.ArgumentParser(add_help=False)  # options every subcommand has
     common.add_argument(
         "-v",
@@ -193,6 +212,24 @@ def add_model_options(command) -> None:
     add_allow_pickle_option(command)
 
 
+def _output_format(text: str) -> str:
+    """argparse type of ``--format``: ``table``, the earlier name of ``text``
+    (which was not a table), still works."""
+    return "text" if text == "table" else text
+
+
+def _add_format_option(command, choices) -> None:
+    command.add_argument(
+        "--format",
+        type=_output_format,
+        choices=choices,
+        default="text",
+        help="text: lines for people (default); "
+        + ("json or csv" if "csv" in choices else "json")
+        + ": for programs",
+    )
+
+
 def add_stdout_option(command, what: str) -> None:
     """``-o/--output FILE``, for the commands that otherwise print ``what``."""
     command.add_argument(
@@ -211,7 +248,7 @@ def _add_info(commands, common) -> None:
     info.add_argument(
         "data", type=Path, help="fer2013.csv[.gz], the Kaggle image folder, or its zip"
     )
-    info.add_argument("--format", choices=["table", "json"], default="table")
+    _add_format_option(info, ["text", "json"])
     add_stdout_option(info, "summary")
     info.set_defaults(run=run_info)
 
@@ -281,7 +318,7 @@ def _add_evaluate(commands, common) -> None:
     add_model_options(evaluate)
     evaluate.add_argument("--split", choices=SPLITS, default="PrivateTest")
     evaluate.add_argument("--report", type=Path, help="write the report folder here")
-    evaluate.add_argument("--format", choices=["table", "json"], default="table")
+    _add_format_option(evaluate, ["text", "json"])
     add_stdout_option(evaluate, "metrics")
     add_tta_option(evaluate)
     evaluate.set_defaults(run=run_evaluate)
@@ -304,7 +341,7 @@ def _add_predict(commands, common) -> None:
         help="image files, folders of them, or - for one image on stdin",
     )
     add_model_options(predict)
-    predict.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    _add_format_option(predict, ["text", "json", "csv"])
     add_stdout_option(predict, "results")
     add_tta_option(predict)
     faces = predict.add_mutually_exclusive_group()
@@ -679,8 +716,12 @@ STDIN = "-"
 
 
 def collect_images(paths) -> list:
-    """Image files from paths and folders (``-``: an image on stdin), in order."""
+    """Image files from paths and folders (``-``: an image on stdin), in order.
+
+    Files in a folder that are not images by their suffix are skipped, and
+    a line on stderr says how many and which kinds."""
     files: list[Path | str] = []
+    skipped: list[Path] = []
     for path in paths:
         if str(path) == STDIN:
             files.append(STDIN)
@@ -688,12 +729,20 @@ def collect_images(paths) -> list:
         path = Path(path)
         if path.is_dir():
             files.extend(image_files_in(path))
+            skipped += [p for p in path.rglob("*") if p.is_file() and not is_image_name(p)]
         elif path.exists():
             files.append(path)
         else:
             raise FileNotFoundError(f"no such image or folder: {path}")
     if files.count(STDIN) > 1:
         raise UsageError("'-' (stdin) can be given only once")
+    if skipped and Progress.enabled:
+        kinds = sorted({p.suffix.lower() or p.name for p in skipped})
+        shown = ", ".join(kinds[:6]) + (", …" if len(kinds) > 6 else "")
+        s = "s" * (len(skipped) != 1)
+        print(
+            f"fercls: skipped {len(skipped)} file{s} that are not images ({shown})", file=sys.stderr
+        )
     return files
 
 
@@ -767,9 +816,19 @@ def run_predict(args) -> int:
     text = _format_predictions(results, args.format, class_names(model))
     if args.output:
         write_atomic(args.output, lambda path: Path(path).write_text(text))
+        print(f"fercls: wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+    _list_written([r["annotated"] for r in results if "annotated" in r], args.annotate)
     return 1 if errors else 0
+
+
+def _list_written(paths, folder, most: int = 5) -> None:
+    """Where the annotated images went, on stderr: each path, or a count beyond ``most``."""
+    if len(paths) > most:
+        print(f"fercls: wrote {len(paths)} annotated images in {folder}", file=sys.stderr)
+    for path in paths if len(paths) <= most else []:
+        print(f"fercls: wrote {path}", file=sys.stderr)
 
 
 #: Decoded pixels (all channels) a batch of photos may hold before it is
@@ -788,7 +847,14 @@ def _decoded_batches(files, budget: int | None = None):
         try:
             image = _read_input_image(source)
         except (ValueError, OSError) as exc:
+            from .video import VIDEO_SUFFIXES
+
             message = _one_line(exc)
+            if source != STDIN and Path(source).suffix.lower() in VIDEO_SUFFIXES:
+                message = (
+                    f"{source}: a video, not an image; for videos use "
+                    f"`fercls video {source} --output annotated.mp4`"
+                )
             print(f"fercls: error: {message}", file=sys.stderr)
             batch.append((source, message))
             continue
@@ -821,8 +887,8 @@ def _format_predictions(results, form: str, names) -> str:
         return out.getvalue()
     for r in results:
         if "error" in r:
-            out.write(f"{r['file']}: error: {r['error']}\n")
-        elif not r["faces"]:
+            continue  # reported once, on stderr, when the file was read
+        if not r["faces"]:
             out.write(f"{r['file']}: no face found\n")
         for f in r.get("faces", []):
             x, y, w, h = f["box"]

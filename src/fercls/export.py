@@ -212,7 +212,10 @@ def _convert(converter, network, quantize, representative_data) -> bytes:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([image[None]] for image in images)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    return converter.convert()
+    from ._startup import CONVERTER_NOISE, stderr_without
+
+    with stderr_without(CONVERTER_NOISE):  # "fully_quantize: 0, ..." from C++ otherwise
+        return converter.convert()
 
 
 def _representative_images(data, shape):
