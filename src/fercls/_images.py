@@ -22,14 +22,17 @@ def is_image_name(path) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
-def image_files_in(folder) -> list[Path]:
-    """The image files under ``folder`` (recursively, by suffix), in sorted order;
-    a ``ValueError`` if there are none."""
+def files_in(folder) -> tuple[list[Path], list[Path]]:
+    """The image files under ``folder`` (recursively, by suffix, sorted) and the
+    other files, from one walk; a ``ValueError`` if there are no images."""
     folder = Path(folder)
-    found = sorted(p for p in folder.rglob("*") if is_image_name(p) and p.is_file())
+    found: list[Path] = []
+    others: list[Path] = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        (found if is_image_name(path) else others).append(path)
     if not found:
         raise ValueError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)})")
-    return found
+    return found, others
 
 
 # Modes PIL uses for one-channel images deeper than 8 bits.

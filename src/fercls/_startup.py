@@ -15,6 +15,7 @@ themselves: then nothing is captured and nothing is changed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -23,12 +24,15 @@ import threading
 
 from ._threads import share_threads_with_tensorflow
 
-# glog-formatted INFO/WARNING lines ("I0000 00:00:...  file.cc:12] ...") and the
-# ERROR lines that only report a missing GPU.
+# glog-formatted INFO/WARNING lines: "I0000 00:00:1796475729.5  25273 port.cc:153] ...".
+_GLOG_INFO = rb"[IW]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] .*"
+
+# TensorFlow's start-up lines: the absl notice, INFO/WARNING lines, the ERROR
+# lines that only report a missing GPU, and the CPU-feature note's second line.
 _NOISE = re.compile(
     rb"^(?:"
     rb"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    rb"|[IW]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] .*"
+    rb"|" + _GLOG_INFO + rb""
     rb"|E\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] .*(?:cuInit|CUDA|cuda|GPU).*"
     rb"|To enable the following instructions: .* rebuild TensorFlow with the appropriate"
     rb" compiler flags\."
@@ -37,7 +41,7 @@ _NOISE = re.compile(
 
 # What TensorFlow Lite's converter prints from C++ on every quantised conversion.
 CONVERTER_NOISE = re.compile(
-    rb"^(?:fully_quantize: \d+, inference_type: .*|[IW]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] .*)\r?$"
+    rb"^(?:fully_quantize: \d+, inference_type: .*|" + _GLOG_INFO + rb")\r?$"
 )
 
 _LOCK = threading.Lock()
@@ -51,8 +55,10 @@ def start_tensorflow(log_level: str = "2") -> None:
     TensorFlow's warnings and errors; the CLI asks for ``"3"``) and the
     start-up lines are kept off stderr.
     """
+    if "tensorflow" in sys.modules:  # started already, by us or the user: no lock needed
+        return
     with _LOCK:
-        if "tensorflow" in sys.modules:  # started already, by us or the user
+        if "tensorflow" in sys.modules:  # another thread started it meanwhile
             return
         share_threads_with_tensorflow()
         if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
@@ -69,35 +75,26 @@ def _import_and_probe() -> None:
     tf.config.list_physical_devices()  # the CUDA probe prints here, not later
 
 
-class stderr_without:
+@contextlib.contextmanager
+def stderr_without(noise=_NOISE):
     """Descriptor 2 goes to a temporary file inside the block; afterwards its
     lines come back to stderr, except those ``noise`` (a bytes pattern) matches:
     the known start-up lines by default."""
-
-    def __init__(self, noise=_NOISE):
-        self.noise = noise
-
-    def __enter__(self):
-        sys.stderr.flush()
-        self._saved = os.dup(2)
-        self._capture = tempfile.TemporaryFile()
-        os.dup2(self._capture.fileno(), 2)
-        return self
-
-    def __exit__(self, *exc_info):
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
         try:
-            sys.stderr.flush()
+            yield
         finally:
-            os.dup2(self._saved, 2)
-            os.close(self._saved)
-        self._capture.seek(0)
-        lines = self._capture.read().splitlines(True)
-        kept = [line for line in lines if not self.noise.match(line.rstrip(b"\n"))]
-        self._capture.close()
-        if kept:
-            os.write(2, b"".join(kept))
-        return False
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [line for line in capture.read().splitlines(True) if not _is_noise(line, noise)]
+            if kept:
+                os.write(2, b"".join(kept))
 
 
-def _is_noise(line: bytes) -> bool:
-    return _NOISE.match(line.rstrip(b"\n")) is not None
+def _is_noise(line: bytes, noise=_NOISE) -> bool:
+    return noise.match(line.rstrip(b"\n")) is not None

@@ -302,7 +302,7 @@ class TrainingLoop:
                     epochs=estimator.n_iter_ + remaining,
                     callbacks=callbacks,
                     shuffle=False,  # the batches are already shuffled, with our seed
-                    verbose=0,  # Progress talks instead: plain lines, no control codes in files
+                    verbose=0,  # TrainingProgress talks instead: no control codes in files
                 )
         if state.best_weights is not None:
             estimator.model_.set_weights(state.best_weights)
@@ -451,11 +451,7 @@ class TrainingProgress(Callback):
         elapsed = time.perf_counter() - self.start
         left = elapsed / self.done * max(self.last_epoch - (epoch + 1), 0)
         parts = [f"epoch {epoch + 1}/{self.last_epoch}"]
-        parts += [
-            f"{name} {float(logs[key]):.4f}"
-            for key, name in (("loss", "loss"), ("accuracy", "accuracy"))
-            if key in logs
-        ]
+        parts += [f"{key} {float(logs[key]):.4f}" for key in ("loss", "accuracy") if key in logs]
         if "val_accuracy" in logs:
             parts.append(f"{self.validation} accuracy {float(logs['val_accuracy']):.4f}")
         parts.append(f"{_duration(elapsed)} elapsed")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._images import image_files_in, is_image_name
+from ._images import files_in
 from ._io import check_output_path, short_reason, write_atomic
 from .classifier import TEST_TIME_AUGMENTATIONS
 from .labels import EMOTIONS, emotion_names
@@ -522,10 +522,10 @@ def _summarize_training(args, pipeline, public_pixels, public_names) -> None:
     kept = f" (epoch {best} of {classifier.n_iter_})"
     where = f"; report in {args.report}" if args.report else ""
     print(f"PublicTest accuracy {metrics['accuracy']:.4f}{kept}{where}")
-    warn_if_collapsed(metrics)
+    _warn_if_collapsed(metrics)
 
 
-def warn_if_collapsed(metrics) -> None:
+def _warn_if_collapsed(metrics) -> None:
     from .evaluation import collapse_warning
 
     warning = collapse_warning(metrics)
@@ -639,7 +639,7 @@ def run_evaluate(args) -> int:
         metrics = make_report(model, X, y, args.report, title=title, proba=proba)
     else:
         metrics = evaluate(model, X, y, proba=proba)
-    warn_if_collapsed(metrics)
+    _warn_if_collapsed(metrics)
     if args.format == "json":
         emit(args, json.dumps({"split": args.split, **metrics}, indent=2) + "\n")
         return 0
@@ -728,8 +728,9 @@ def collect_images(paths) -> list:
             continue
         path = Path(path)
         if path.is_dir():
-            files.extend(image_files_in(path))
-            skipped += [p for p in path.rglob("*") if p.is_file() and not is_image_name(p)]
+            images, others = files_in(path)
+            files.extend(images)
+            skipped.extend(others)
         elif path.exists():
             files.append(path)
         else:
@@ -827,7 +828,8 @@ def _list_written(paths, folder, most: int = 5) -> None:
     """Where the annotated images went, on stderr: each path, or a count beyond ``most``."""
     if len(paths) > most:
         print(f"fercls: wrote {len(paths)} annotated images in {folder}", file=sys.stderr)
-    for path in paths if len(paths) <= most else []:
+        return
+    for path in paths:
         print(f"fercls: wrote {path}", file=sys.stderr)
 
 

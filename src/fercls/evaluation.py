@@ -187,6 +187,14 @@ def training_stages(history: dict) -> list[int]:
     return [int(i) + 2 for i in np.flatnonzero(rates[1:] > 1.5 * rates[:-1])]
 
 
+def _monitored(history: dict) -> tuple[str, str]:
+    """The history key the kept epoch was chosen on, and its name for people
+    (as ``fercls._training.TrackBest`` chooses it)."""
+    if "val_accuracy" in history:
+        return "val_accuracy", "validation accuracy"
+    return "loss", "training loss"
+
+
 def plot_learning_curves(history: dict, best_epoch=None):
     """Loss and accuracy per epoch, training vs validation.
 
@@ -200,7 +208,7 @@ def plot_learning_curves(history: dict, best_epoch=None):
     fig = _figure(10, 4)
     axes = fig.subplots(1, 2)
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
-    monitored = "val_accuracy" if "val_accuracy" in history else "loss"
+    monitored, what = _monitored(history)
     restarts = training_stages(history)
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
         if metric in history:
@@ -210,8 +218,7 @@ def plot_learning_curves(history: dict, best_epoch=None):
         for k, epoch in enumerate(restarts):
             label = f"new stage ({len(restarts)} restarts)" if k == 0 else None
             ax.axvline(epoch - 0.5, color="gray", linestyle=":", linewidth=1, label=label)
-        if best_epoch and monitored in history and monitored.endswith(metric):
-            what = "validation accuracy" if monitored == "val_accuracy" else "training loss"
+        if best_epoch and monitored.endswith(metric):
             ax.plot(
                 best_epoch,
                 history[monitored][best_epoch - 1],
@@ -379,7 +386,7 @@ CAPTIONS = {
 
 def _curves_caption(classifier) -> str:
     history, best = classifier.history_, getattr(classifier, "best_iteration_", None)
-    monitored = "validation accuracy" if "val_accuracy" in history else "training loss"
+    _, monitored = _monitored(history)
     validated = "val_loss" in history
     text = (
         f"How this model was trained: loss and accuracy in each of its {len(history['loss'])} "
