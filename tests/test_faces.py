@@ -165,3 +165,88 @@ def test_an_empty_image_array_is_a_value_error(shape):
         read_image(np.zeros(shape, np.uint8))
     with pytest.raises(ValueError, match="at least 1x1 pixels"):
         detect_emotions(np.zeros(shape, np.uint8), faces="whole")
+
+
+def _turn(image, degrees):
+    """``image`` rotated anticlockwise about its centre, edges replicated."""
+    import cv2
+
+    height, width = image.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    return cv2.warpAffine(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE)
+
+
+def test_locate_gives_landmarks_for_mtcnn_and_nan_for_haar(astronaut):
+    (face,) = FaceCropper().locate(astronaut)
+    x, y, w, h = face[:4]
+    eyes, mouth = face[4:8].reshape(2, 2), face[10:14].reshape(2, 2)
+    assert np.isfinite(face).all() and eyes[0, 0] < eyes[1, 0]  # image-left eye first
+    assert (x < eyes[:, 0]).all() and (eyes[:, 0] < x + w).all()
+    assert (eyes[:, 1] < mouth[:, 1]).all() and (mouth[:, 1] < y + h).all()
+    haar = FaceCropper(detector="haar").locate(astronaut)
+    assert haar.shape == (1, 14) and np.isnan(haar[:, 4:]).all()
+
+
+@pytest.mark.parametrize("degrees", [20, 35])
+def test_mtcnn_finds_a_tilted_head_that_haar_loses_at_35_degrees(astronaut, degrees):
+    tilted = _turn(astronaut, degrees)
+    assert len(FaceCropper().locate(tilted)) == 1
+    if degrees == 35:
+        assert len(FaceCropper(detector="haar").locate(tilted)) == 0
+
+
+def test_aligned_crop_of_a_tilted_face_matches_the_upright_one(astronaut):
+    cropper = FaceCropper()
+    upright = cropper.crop(astronaut, cropper.locate(astronaut)[0]).astype(float)
+    tilted = _turn(astronaut, 30)
+    (face,) = cropper.locate(tilted)
+    aligned = cropper.crop(tilted, face).astype(float)
+    boxed = FaceCropper(align=False).crop(tilted, face).astype(float)
+
+    def similarity(a):
+        return np.corrcoef(a.ravel(), upright.ravel())[0, 1]
+
+    # The level crop looks like the upright face; the tilted box crop does not.
+    assert similarity(aligned) > 0.9 > similarity(boxed) + 0.1
+
+
+def test_a_large_smallest_face_still_finds_the_face(astronaut):
+    # mtcnn 1.0.0 returns nothing when its min_face_size exceeds ~20 pixels;
+    # FaceCropper shrinks the image instead (fercls._mtcnn).
+    # MTCNN's box of the astronaut's face is about 84 px wide: 0.16 of the photo.
+    found = FaceCropper(min_face=0.14).locate(astronaut)
+    assert len(found) == 1 and found[0, 2] >= 0.14 * 512
+    assert len(FaceCropper(min_face=0.25).locate(astronaut)) == 0
+
+
+def test_mtcnn_weights_come_from_the_package_not_the_working_directory(
+    astronaut, tmp_path, monkeypatch
+):
+    # mtcnn 1.0.0 unpickles pnet.lz4 & co from the current directory first: a
+    # planted file there must never be read (a pickle runs code).
+    import joblib
+
+    from fercls import _mtcnn
+
+    marker = tmp_path / "ran"
+
+    class Planted:
+        def __reduce__(self):
+            return (marker.write_text, ("pickle code ran",))
+
+    for name in ("pnet.lz4", "rnet.lz4", "onet.lz4"):
+        joblib.dump(Planted(), tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    _mtcnn._detector.cache_clear()
+    try:
+        assert len(FaceCropper().locate(astronaut)) == 1
+    finally:
+        _mtcnn._detector.cache_clear()
+    assert not marker.exists()
+
+
+def test_an_unknown_detector_is_refused_naming_the_choices():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="'detector' parameter.*haar"):
+        FaceCropper(detector="yunet").fit()

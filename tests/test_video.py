@@ -121,3 +121,52 @@ def test_cli_video_and_predict_detect_faces(capsys, clip, frames, tmp_path):
 def test_cli_video_needs_an_output_or_a_window(capsys, clip):
     assert main(["video", str(clip)]) == 1
     assert "nothing to do" in capsys.readouterr().err
+
+
+def test_the_detector_runs_every_n_frames_and_faces_are_followed_between(frames, model):
+    from fercls.faces import FaceCropper
+
+    class CountingCropper(FaceCropper):
+        calls = 0
+
+        def locate(self, image):
+            type(self).calls += 1
+            return super().locate(image)
+
+    def boxes(every, cropper):
+        seen = []
+        stats = annotate_video(
+            0,
+            model,
+            capture=FakeWebcam(frames[:8]),
+            cropper=cropper,
+            detect_every=every,
+            on_frame=lambda i, faces: seen.append(faces[0].box if faces else None),
+        )
+        return seen, stats
+
+    detected, _ = boxes(1, FaceCropper())
+    followed, stats = boxes(3, CountingCropper())
+    assert CountingCropper.calls == stats["detections"] == 3  # frames 0, 3 and 6
+    assert None not in followed
+    # Followed boxes stay within a few pixels of where the detector puts the face.
+    assert np.abs(np.subtract(followed, detected)).max() <= 6
+
+
+@pytest.mark.parametrize("every", [0, -1, 2.5, True])
+def test_a_bad_detection_interval_is_refused(frames, model, every):
+    with pytest.raises(ValueError, match="detect_every must be an int >= 1"):
+        annotate_video(0, model, capture=FakeWebcam(frames[:1]), detect_every=every)
+
+
+@pytest.mark.parametrize(
+    ("shape", "box"),
+    [((48, 48), (0, 0, 48, 48)), ((48, 48), (30, 40, 18, 8)), ((90, 60), (50, 0, 10, 10)),
+     ((480, 640), (600, 2, 40, 40)), ((480, 640), (100, 200, 200, 200))],
+)  # fmt: skip
+def test_a_label_stays_inside_the_picture_whatever_its_size(shape, box):
+    from fercls.video import label_place
+
+    left, top, right, bottom, scale, _ = label_place("surprise 100%", box, shape)
+    assert 0 <= left < right < shape[1] and 0 <= top < bottom < shape[0]
+    assert scale >= 0.3 or right - left >= shape[1] - 5  # readable, or as wide as the picture

@@ -24,7 +24,9 @@ import numpy as np
 from ._images import files_in
 from ._io import check_output_path, short_reason, write_atomic
 from .classifier import TEST_TIME_AUGMENTATIONS
+from .faces import DETECTORS, FaceCropper
 from .labels import EMOTIONS, emotion_names
+from .video import DETECT_EVERY
 
 __all__ = [
     "main",
@@ -331,7 +333,7 @@ def _add_predict(commands, common) -> None:
         help="emotions of the faces in image files",
         description="Emotion and probabilities of every face in each image. A 48x48 "
         "image is taken as a face crop (FER2013's form); in any other image the faces "
-        "are found with OpenCV's detector. A file that cannot be read is reported and "
+        "are found with the face detector (--detector). A file that cannot be read is reported and "
         "the others are still predicted; the exit status is then 1.",
     )
     predict.add_argument(
@@ -355,6 +357,7 @@ def _add_predict(commands, common) -> None:
         action="store_true",
         help="take each whole image as the face (grayscale, resized to 48x48); no detection",
     )
+    _add_detector_option(predict)
     predict.add_argument(
         "--annotate",
         type=Path,
@@ -369,8 +372,9 @@ def _add_video(commands, common) -> None:
         "video",
         parents=[common],
         help="emotions in a video file or webcam stream",
-        description="Detect and classify faces in every frame; write "
-        "an annotated video and/or show a live window.",
+        description="Find and classify faces in every frame; write "
+        "an annotated video and/or show a live window. The face detector runs on "
+        "every --detect-every frames and the faces are followed in between.",
     )
     source = video.add_mutually_exclusive_group(required=True)
     source.add_argument("input", nargs="?", type=Path, help="video file")
@@ -382,7 +386,26 @@ def _add_video(commands, common) -> None:
         "--smoothing", type=positive_int, default=5, help="frames to average (default: %(default)s)"
     )
     video.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
+    _add_detector_option(video)
+    video.add_argument(
+        "--detect-every",
+        type=positive_int,
+        default=DETECT_EVERY,
+        metavar="N",
+        help="run the face detector on every N-th frame and follow the faces in between; "
+        "1 = every frame (default: %(default)s)",
+    )
     video.set_defaults(run=run_video)
+
+
+def _add_detector_option(command) -> None:
+    command.add_argument(
+        "--detector",
+        choices=DETECTORS,
+        default=DETECTORS[0],
+        help="face detector: mtcnn (finds tilted faces, levels the eyes) or haar "
+        "(OpenCV's frontal cascade: faster, upright faces only) (default: %(default)s)",
+    )
 
 
 def _add_export(commands, common) -> None:
@@ -795,13 +818,14 @@ def run_predict(args) -> int:
             check_output(name, "--annotate", inputs=inputs)
     mode = "whole" if args.whole_image else "detect" if args.detect_faces else "auto"
     model = load_model(args.model, tta=args.tta, allow_pickle=args.allow_pickle)
+    cropper = FaceCropper(detector=args.detector)
     results: list[dict] = []
     errors = 0
     # Photos are decoded a batch at a time and dropped once predicted (and
     # annotated): a folder of large photos never sits in memory whole.
     for batch in _decoded_batches(files):
         images = {source: item for source, item in batch if isinstance(item, np.ndarray)}
-        faces = detect_emotions_batch(images.values(), model, faces=mode)
+        faces = detect_emotions_batch(images.values(), model, faces=mode, cropper=cropper)
         found = dict(zip(images, faces, strict=True))
         for source, item in batch:
             name = STDIN if source == STDIN else str(source)
@@ -934,6 +958,8 @@ def run_video(args) -> int:
         show=args.show,
         smoothing=args.smoothing,
         max_frames=args.max_frames,
+        cropper=FaceCropper(detector=args.detector),
+        detect_every=args.detect_every,
     )
     print(
         f"{stats['frames']} frames, {stats['faces']} faces, {stats['fps']:.1f} frames/s "

@@ -1,15 +1,25 @@
 """Face detection and cropping for photos and video frames.
 
-Uses OpenCV's Haar frontal-face cascade, which ships inside
-``opencv-python-headless`` (4.x) and works offline. FER2013's own crops match
-that detector's boxes (``benchmarks/face_crop_margin.py``: the median box covers
-98.4 % of FER's frame, centred), so faces are cropped at the detected box with
-no extra margin by default, converted to grayscale and resized to 48×48.
+Two detectors, both offline:
+
+- ``"mtcnn"`` (the ``mtcnn`` package, weights inside its wheel) finds faces
+  with five landmarks. The face is turned so its eyes are level and cropped
+  with FER2013's framing, measured from the landmarks
+  (``benchmarks/face_crop_margin.py --detector mtcnn``): the frame's side is
+  set by the eye distance and the eye-to-mouth distance, its centre sits below
+  the eyes. Tilted heads keep their framing.
+- ``"haar"``: OpenCV's 2001 frontal-face cascade, which ships inside
+  ``opencv-python-headless`` (4.x). FER2013's own crops match its boxes
+  (``benchmarks/face_crop_margin.py``: the median box covers 98.4 % of FER's
+  frame, centred), so faces are cropped at the box, upright, with no margin.
+
+Crops are grayscale, 48×48 by default.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from numbers import Integral, Real
 from pathlib import Path
@@ -19,18 +29,32 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._images import pil_to_array, scale_to_uint8
+from ._mtcnn import SMALLEST_FACE, detect_mtcnn
 
 __all__ = [
     "FaceCropper",
     "read_image",
     "haar_cascade",
+    "DETECTORS",
 ]
+
+#: The face detectors :class:`FaceCropper` offers.
+DETECTORS = ("mtcnn", "haar")
 
 CASCADE = "haarcascade_frontalface_default.xml"
 # The largest crop side FaceCropper makes (FER2013's is 48).
 MAX_CROP_SIDE = 1024
 # Refuse to decode photos above this many pixels (decompression bombs).
 MAX_IMAGE_PIXELS = 64_000_000
+
+# FER2013's framing in units of its frame side, measured with MTCNN's landmarks
+# on 1,500 upscaled training images (benchmarks/face_crop_margin.py --detector
+# mtcnn; benchmarks/results/face_framing.json): medians of the eye distance,
+# the eye-midpoint-to-mouth-midpoint distance, and how far the frame's centre
+# lies below the eye midpoint.
+EYE_DISTANCE = 0.365
+EYE_TO_MOUTH = 0.396
+CENTRE_BELOW_EYES = 0.115
 
 
 def _decode(file, name: str) -> np.ndarray:
@@ -126,22 +150,32 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     per image, as a transformer must). With no face, ``on_missing="raise"``
     raises a ``ValueError`` naming the image, and ``"whole"`` uses the whole
     image instead. :meth:`detect` returns every face's box, for photos with
-    several faces.
+    several faces, and :meth:`locate` their landmarks too.
 
     Parameters
     ----------
     size : tuple of (int, int), default=(48, 48)
         Output crop size (height, width): two ints from 1 to 1024.
+    detector : {"mtcnn", "haar"}, default="mtcnn"
+        ``"mtcnn"`` finds faces with eye and mouth landmarks, so tilted heads
+        are found and turned upright; ``"haar"`` is OpenCV's frontal-face
+        cascade: faster, upright faces only, no landmarks.
+    align : bool, default=True
+        Turn each face so its eyes are level and frame it by its landmarks
+        (``"mtcnn"`` only; Haar crops are always upright boxes).
     margin : float, default=0.0
-        Extra border around the detected box, as a fraction of its size on each
-        side. 0 matches FER2013's framing (measured, see module docs).
+        Extra border around the face's frame, as a fraction of its size on
+        each side. 0 matches FER2013's framing (measured, see module docs).
+    min_confidence : float, default=0.9
+        MTCNN's face score below which a candidate is dropped; larger gives
+        fewer false faces.
     scale_factor : float, default=1.1
         Haar detector scale step; smaller finds more faces, slower.
     min_neighbors : int, default=5
         Haar detector strictness; larger gives fewer false positives.
     min_face : float, default=0.05
         Smallest face, as a fraction of the image's shorter side (and at least
-        24 px, the cascade's window).
+        24 px for Haar, the cascade's window, or 20 px for MTCNN).
     on_missing : {"raise", "whole"}, default="raise"
         What :meth:`transform` does with an image without a face.
 
@@ -157,7 +191,10 @@ class FaceCropper(TransformerMixin, BaseEstimator):
 
     _parameter_constraints = {
         "size": [tuple, list],
+        "detector": [StrOptions(set(DETECTORS))],
+        "align": ["boolean"],
         "margin": [Interval(Real, 0, 1, closed="both")],
+        "min_confidence": [Interval(Real, 0, 1, closed="both")],
         "scale_factor": [Interval(Real, 1, None, closed="neither")],
         "min_neighbors": [Interval(Integral, 0, None, closed="left")],
         "min_face": [Interval(Real, 0, 1, closed="both")],
@@ -167,14 +204,20 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     def __init__(
         self,
         size=(48, 48),
+        detector="mtcnn",
+        align=True,
         margin=0.0,
+        min_confidence=0.9,
         scale_factor=1.1,
         min_neighbors=5,
         min_face=0.05,
         on_missing="raise",
     ):
         self.size = size
+        self.detector = detector
+        self.align = align
         self.margin = margin
+        self.min_confidence = min_confidence
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
         self.min_face = min_face
@@ -204,6 +247,31 @@ class FaceCropper(TransformerMixin, BaseEstimator):
                 f"{MAX_CROP_SIDE} (height, width). Got {size!r} instead."
             )
 
+    def locate(self, image) -> np.ndarray:
+        """Every face in one image with its landmarks, largest first.
+
+        Parameters
+        ----------
+        image : path or array of shape (h, w), (h, w, 3) or (h, w, 4)
+
+        Returns
+        -------
+        ndarray of shape (n_faces, 14), float
+            ``x, y, width, height`` of the box, then x, y of the left eye,
+            right eye, nose, left and right mouth corner (image-left first).
+            The landmarks are NaN for the Haar detector. A row can be passed
+            to :meth:`crop`.
+        """
+        image = read_image(image)
+        if self.detector == "haar":
+            boxes = self._haar_boxes(to_gray(image))
+            faces = np.hstack([boxes, np.full((len(boxes), 10), np.nan)])
+        else:
+            rgb = image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
+            smallest = max(SMALLEST_FACE, int(self.min_face * min(image.shape[:2])))
+            faces = detect_mtcnn(rgb, smallest, self.min_confidence)
+        return faces[np.argsort(-faces[:, 2] * faces[:, 3], kind="stable")]
+
     def detect(self, image) -> np.ndarray:
         """Boxes of every face in one image, largest first.
 
@@ -216,8 +284,9 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         ndarray of shape (n_faces, 4), int
             ``x, y, width, height`` per face, in pixels.
         """
+        return np.rint(self.locate(image)[:, :4]).astype(np.int64)
 
-        gray = to_gray(read_image(image))
+    def _haar_boxes(self, gray) -> np.ndarray:
         smallest = max(24, int(self.min_face * min(gray.shape)))
         # No histogram equalisation: measured, it finds no more FER2013 faces
         # (304 vs 309 of 400) and loses faces on mostly flat backgrounds.
@@ -227,23 +296,31 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             minNeighbors=self.min_neighbors,
             minSize=(smallest, smallest),
         )
-        boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
-        return boxes[np.argsort(-boxes[:, 2] * boxes[:, 3], kind="stable")]
+        return np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
 
-    def crop(self, image, box) -> np.ndarray:
-        """The grayscale face inside ``box`` (plus ``margin``), resized to ``size``.
+    def crop(self, image, face) -> np.ndarray:
+        """The grayscale face, framed and resized to ``size``.
 
-        Parts of the expanded box outside the image are filled by replicating
-        the edge, so faces at the border keep their framing.
+        ``face`` is a box ``x, y, width, height`` (cropped as it is, plus
+        ``margin``) or a row of :meth:`locate` with landmarks (turned so the
+        eyes are level and framed as FER2013 is, when ``align`` is on). Parts
+        of the frame outside the image are filled by replicating the edge, so
+        faces at the border keep their framing.
 
         Returns
         -------
         ndarray of shape ``size``, uint8
         """
+        gray = to_gray(read_image(image))
+        face = np.asarray(face, dtype=np.float64).reshape(-1)
+        if self.align and len(face) == 14 and np.isfinite(face[4:]).all():
+            return self._aligned_crop(gray, face[4:].reshape(5, 2))
+        return self._box_crop(gray, face[:4])
+
+    def _box_crop(self, gray, box) -> np.ndarray:
         import cv2
 
-        gray = to_gray(read_image(image))
-        x, y, w, h = (int(v) for v in box)
+        x, y, w, h = (int(round(v)) for v in box)
         dx, dy = int(round(w * self.margin)), int(round(h * self.margin))
         top, left = y - dy, x - dx
         bottom, right = y + h + dy, x + w + dx
@@ -254,6 +331,37 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         height, width = self.size
         interpolation = cv2.INTER_AREA if face.shape[0] > height else cv2.INTER_LINEAR
         return cv2.resize(face, (width, height), interpolation=interpolation)
+
+    def _aligned_crop(self, gray, landmarks) -> np.ndarray:
+        """Rotate about the frame's centre so the eyes are level, and frame the
+        face as FER2013 does (constants measured, see module docs)."""
+        import cv2
+
+        left_eye, right_eye = landmarks[0], landmarks[1]
+        eyes = (left_eye + right_eye) / 2
+        mouth = (landmarks[3] + landmarks[4]) / 2
+        dx, dy = right_eye - left_eye
+        angle = math.degrees(math.atan2(dy, dx))
+        # Two estimates of the frame's side, averaged: the eye distance shrinks
+        # when the head turns, the eye-to-mouth distance when it nods.
+        side = (math.hypot(dx, dy) / EYE_DISTANCE + np.linalg.norm(mouth - eyes) / EYE_TO_MOUTH) / 2
+        side *= 1 + 2 * self.margin
+        down = np.array([-math.sin(math.radians(angle)), math.cos(math.radians(angle))])
+        centre = eyes + CENTRE_BELOW_EYES * side * down
+        height, width = self.size
+        # Shrink a big face first with area averaging (warpAffine's bilinear
+        # sampling would alias), then rotate and scale what is left.
+        shrink = min(1.0, 2 * max(height, width) / max(side, 1.0))
+        if shrink < 1.0:
+            gray = cv2.resize(gray, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+            centre, side = centre * shrink, side * shrink
+        matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, 1.0)
+        matrix[:, 2] += np.array([side, side]) / 2 - centre
+        matrix[0] *= width / side
+        matrix[1] *= height / side
+        return cv2.warpAffine(
+            gray, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
 
     def transform(self, X) -> np.ndarray:
         """Crop the largest face of each image.
@@ -274,9 +382,9 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         rows = []
         for index, source in enumerate(images):
             image = read_image(source)
-            boxes = self.detect(image)
-            if len(boxes):
-                face = self.crop(image, boxes[0])
+            found = self.locate(image)
+            if len(found):
+                face = self.crop(image, found[0])
             elif self.on_missing == "whole":
                 face = self.crop(image, (0, 0, image.shape[1], image.shape[0]))
             else:

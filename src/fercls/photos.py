@@ -131,8 +131,9 @@ def face_crops(image, *, faces="auto", cropper=None) -> tuple[list, np.ndarray |
         if (height, width) != size:
             gray = _resize(gray, size)
         return [[0, 0, int(width), int(height)]], gray.reshape(1, -1)
-    boxes = [[int(v) for v in box] for box in cropper.detect(image)]
-    crops = np.stack([cropper.crop(image, box).reshape(-1) for box in boxes]) if boxes else None
+    found = cropper.locate(image)
+    boxes = [[int(round(v)) for v in face[:4]] for face in found]
+    crops = np.stack([cropper.crop(image, face).reshape(-1) for face in found]) if boxes else None
     return boxes, crops
 
 

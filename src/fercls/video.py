@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ._follow import follow_faces
 from ._io import finish_sibling, unique_sibling
-from .faces import FaceCropper, read_image
+from .faces import FaceCropper, read_image, to_gray
 from .photos import class_names
 
 __all__ = [
@@ -26,7 +27,12 @@ __all__ = [
     "ProbabilitySmoother",
     "check_video_output",
     "VIDEO_SUFFIXES",
+    "DETECT_EVERY",
 ]
+
+#: Run the face detector on every this many frames by default and follow the
+#: faces in between (see :func:`annotate_video`).
+DETECT_EVERY = 5
 
 #: The file types the annotated video can be written as (mp4v codec).
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv")
@@ -53,6 +59,12 @@ _COLOURS = {  # BGR, for OpenCV drawing
 }
 
 
+# The label's font scale, smallest and largest (OpenCV's Hershey font; 0.3 is
+# about 7 pixels high, the smallest that reads).
+LABEL_SCALE = (0.3, 1.2)
+_FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX, without importing OpenCV here
+
+
 @dataclass
 class Face:
     """One detected face: its box, predicted emotion and probabilities."""
@@ -73,46 +85,42 @@ def faces_in_image(image, model, cropper=None) -> list[Face]:
     """
     cropper = cropper or FaceCropper()
     image = read_image(image)
-    return classify_faces(image, cropper.detect(image), model, cropper)
+    return classify_faces(image, cropper.locate(image), model, cropper)
 
 
-def classify_faces(image, boxes, model, cropper, names=None) -> list[Face]:
-    """Crop each box of ``image`` and classify the crops in one batch."""
-    if not len(boxes):
+def classify_faces(image, located, model, cropper, names=None) -> list[Face]:
+    """Crop each face of ``image`` (rows of ``FaceCropper.locate``, or boxes)
+    and classify the crops in one batch."""
+    if not len(located):
         return []
     names = names or class_names(model)
-    crops = np.stack([cropper.crop(image, b).reshape(-1) for b in boxes])
+    crops = np.stack([cropper.crop(image, face).reshape(-1) for face in located])
     proba = model.predict_proba(crops)
     return [
-        Face(tuple(int(v) for v in box), names[int(p.argmax())], dict(zip(names, p, strict=True)))
-        for box, p in zip(boxes, proba, strict=True)
+        Face(
+            tuple(int(round(v)) for v in face[:4]),
+            names[int(p.argmax())],
+            dict(zip(names, p, strict=True)),
+        )
+        for face, p in zip(located, proba, strict=True)
     ]
 
 
 def draw_faces(frame_bgr: np.ndarray, faces: list[Face], caption: str | None = None) -> np.ndarray:
-    """Draw boxes and 'emotion 87%' labels on a BGR frame (in place) and return it."""
+    """Draw boxes and 'emotion 87%' labels on a BGR frame (in place) and return it.
+
+    Each label is sized to its box and kept inside the picture: above the box
+    where there is room, else inside its top edge, shifted left at the right
+    border and shrunk when the picture is narrower than the label.
+    """
     import cv2
 
     for face in faces:
         x, y, w, h = face.box
         colour = _COLOURS.get(face.emotion, (0, 255, 0))
-        thickness = max(2, w // 60)
-        cv2.rectangle(frame_bgr, (x, y), (x + w, y + h), colour, thickness)
+        cv2.rectangle(frame_bgr, (x, y), (x + w, y + h), colour, max(1, min(w, h) // 60))
         label = f"{face.emotion} {face.probabilities[face.emotion]:.0%}"
-        scale = max(0.5, w / 180)
-        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-        top = max(0, y - th - base - 4)
-        cv2.rectangle(frame_bgr, (x, top), (x + tw + 4, top + th + base + 4), colour, -1)
-        cv2.putText(
-            frame_bgr,
-            label,
-            (x + 2, top + th + 2),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            scale,
-            (0, 0, 0),
-            1,
-            cv2.LINE_AA,
-        )
+        _draw_label(frame_bgr, label, face.box, colour)
     if caption:
         cv2.putText(
             frame_bgr,
@@ -128,6 +136,39 @@ def draw_faces(frame_bgr: np.ndarray, faces: list[Face], caption: str | None = N
             frame_bgr, caption, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA
         )
     return frame_bgr
+
+
+def _draw_label(frame_bgr, label, box, colour) -> None:
+    import cv2
+
+    left, top, right, bottom, scale, thickness = label_place(label, box, frame_bgr.shape)
+    cv2.rectangle(frame_bgr, (left, top), (right, bottom), colour, -1)
+    (_, text_height), _ = cv2.getTextSize(label, _FONT, scale, thickness)
+    baseline = (left + 2, top + text_height + 2)
+    cv2.putText(frame_bgr, label, baseline, _FONT, scale, (0, 0, 0), thickness, cv2.LINE_AA)
+
+
+def label_place(label: str, box, shape) -> tuple:
+    """Where a face's label goes: ``left, top, right, bottom`` of its
+    background in pixels, its font scale and thickness. As wide as the box
+    within readable bounds, never wider than the picture; above the box where
+    there is room, else inside its top edge; always inside the picture."""
+    import cv2
+
+    height, width = shape[:2]
+    x, y, w, _ = box
+    (unit_width, _), _ = cv2.getTextSize(label, _FONT, 1.0, 1)
+    scale = min(max(w / unit_width, LABEL_SCALE[0]), LABEL_SCALE[1], (width - 5) / unit_width)
+    thickness = 2 if scale >= 0.9 else 1
+    (text_width, text_height), base = cv2.getTextSize(label, _FONT, scale, thickness)
+    if text_width + 5 > width:  # the font's widths do not scale exactly
+        scale *= (width - 5) / text_width
+        (text_width, text_height), base = cv2.getTextSize(label, _FONT, scale, thickness)
+    label_width, label_height = text_width + 4, text_height + base + 4
+    top = y - label_height if y >= label_height else max(0, y)
+    top = max(0, min(top, height - 1 - label_height))
+    left = max(0, min(x, width - 1 - label_width))
+    return left, top, left + label_width, top + label_height, scale, thickness
 
 
 def _iou(a, b) -> float:
@@ -202,8 +243,14 @@ def annotate_video(
     fps=None,
     capture=None,
     on_frame=None,
+    detect_every=DETECT_EVERY,
 ) -> dict:
-    """Detect and classify faces in every frame; write and/or show the annotated video.
+    """Find and classify faces in every frame; write and/or show the annotated video.
+
+    The face detector runs on every ``detect_every``-th frame; in between,
+    each face is followed from the previous frame by matching its patch near
+    its last place (:mod:`fercls._follow`), which costs a fraction of a
+    detection and keeps video real-time with the slower MTCNN detector.
 
     Parameters
     ----------
@@ -224,15 +271,28 @@ def annotate_video(
         Use this instead of opening ``source`` (for tests or custom cameras).
     on_frame : callable(index, faces), optional
         Called with each frame's faces (after smoothing).
+    detect_every : int, default=5
+        Run the face detector on every this many frames (1 = every frame) and
+        follow the faces in between. New faces appear at the next detection.
 
     Returns
     -------
     dict
-        ``frames``, ``faces`` (total detections), ``seconds``, ``fps``, and
-        the seconds spent in ``detect_seconds`` and ``classify_seconds``.
+        ``frames``, ``faces`` (total faces over all frames), ``detections``
+        (frames the detector ran on), ``seconds``, ``fps``, and the seconds
+        spent finding faces (``detect_seconds``: detecting and following) and
+        classifying them (``classify_seconds``).
     """
     import cv2
 
+    if (
+        isinstance(detect_every, bool)
+        or not isinstance(detect_every, (int, np.integer))
+        or detect_every < 1
+    ):
+        raise ValueError(
+            f"detect_every must be an int >= 1 (1 = every frame), got {detect_every!r}"
+        )
     if output is not None:
         check_video_output(output)
     capture = capture or open_capture(source)
@@ -240,7 +300,14 @@ def annotate_video(
     smoother = ProbabilitySmoother(window=smoothing)
     names = class_names(model)
     writer = temporary = None
-    stats = {"frames": 0, "faces": 0, "detect_seconds": 0.0, "classify_seconds": 0.0}
+    stats = {
+        "frames": 0,
+        "faces": 0,
+        "detections": 0,
+        "detect_seconds": 0.0,
+        "classify_seconds": 0.0,
+    }
+    located, previous_gray = np.empty((0, 14)), np.empty((0, 0), np.uint8)
     start = time.perf_counter()
     try:
         while max_frames is None or stats["frames"] < max_frames:
@@ -248,10 +315,16 @@ def annotate_video(
             if not ok or frame is None:
                 break
             rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if frame.ndim == 3 else frame
+            gray = to_gray(rgb)
             t0 = time.perf_counter()
-            boxes = cropper.detect(rgb)
+            if int(stats["frames"]) % int(detect_every) == 0:
+                located = cropper.locate(rgb)
+                stats["detections"] += 1
+            elif len(located):
+                located = follow_faces(previous_gray, gray, located)
+            previous_gray = gray
             t1 = time.perf_counter()
-            faces = classify_faces(rgb, boxes, model, cropper, names)
+            faces = classify_faces(rgb, located, model, cropper, names)
             t2 = time.perf_counter()
             faces = smoother.update(faces)
             stats["detect_seconds"] += t1 - t0
