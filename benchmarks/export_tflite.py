@@ -1,8 +1,9 @@
-"""TFLite export of the bundled model: size, single-image latency and accuracy per quantisation.
+"""TFLite and ONNX export of the bundled model: size, single-image latency and accuracy.
 
 Exports the pretrained pipeline as float32, float16 and int8 TFLite (int8
-calibrated on 500 FER2013 Training images), runs each with the TFLite
-interpreter (one thread) on all 3,589 PrivateTest images, and prints one JSON
+calibrated on 500 FER2013 Training images) and as ONNX (when the onnx extra is
+installed), runs each with its runtime (the TFLite interpreter, onnxruntime;
+one thread) on all 3,589 PrivateTest images, and prints one JSON
 line: file size, p50 single-image latency over --calls calls, PrivateTest
 accuracy (all images, and those not byte-identical to a training image) and
 agreement with the float Keras model. The Keras pipeline's own single-image
@@ -60,22 +61,40 @@ def main():
                 quantize=quantize,
                 representative_data=data.data[data.usage == "Training"],
             )
-            model = TFLiteModel(path)
-            predicted = model.predict(data.data[private])
-            single = timings(lambda model=model: model.predict_proba(one), args.calls)
-            results[f"tflite_{name}"] = {
-                "size_mb": round(path.stat().st_size / 1e6, 2),
-                "accuracy": round(float((predicted == truth[private]).mean()), 4),
-                "accuracy_not_in_training": round(
-                    float((predicted[unique[private]] == truth[unique]).mean()), 4
-                ),
-                "agreement_with_keras": round(float((predicted == keras_predictions).mean()), 4),
-                "single_image": single,
-                "speedup_vs_keras_pipeline": round(baseline["p50_ms"] / single["p50_ms"], 1),
-            }
+            results[f"tflite_{name}"] = measure(
+                TFLiteModel(path), path, data, private, unique, truth,
+                keras_predictions, one, baseline, args.calls,
+            )  # fmt: skip
+        try:
+            import tf2onnx  # noqa: F401
+        except ImportError:
+            pass  # pip install "fercls[onnx]" to measure ONNX too
+        else:
+            from fercls.export import ONNXModel
+
+            path = Path(folder) / "fer.onnx"
+            export(pipeline, path, format="onnx")
+            results["onnx"] = measure(ONNXModel(path), path, data, private, unique, truth,
+                                      keras_predictions, one, baseline, args.calls)  # fmt: skip
     results["images"] = int(private.sum())
     results["machine"] = f"{platform.processor() or platform.machine()}, {platform.system()}"
     print(json.dumps(results))
+
+
+def measure(model, path, data, private, unique, truth, keras_predictions, one, baseline, calls):
+    """Size, accuracy, agreement with Keras and single-image latency of an exported model."""
+    predicted = model.predict(data.data[private])
+    single = timings(lambda: model.predict_proba(one), calls)
+    return {
+        "size_mb": round(path.stat().st_size / 1e6, 2),
+        "accuracy": round(float((predicted == truth[private]).mean()), 4),
+        "accuracy_not_in_training": round(
+            float((predicted[unique[private]] == truth[unique]).mean()), 4
+        ),
+        "agreement_with_keras": round(float((predicted == keras_predictions).mean()), 4),
+        "single_image": single,
+        "speedup_vs_keras_pipeline": round(baseline["p50_ms"] / single["p50_ms"], 1),
+    }
 
 
 if __name__ == "__main__":

@@ -15,8 +15,16 @@ import json
 
 import numpy as np
 
-# (detector, detect_every): the baseline first, then what users can choose.
-SETTINGS = [("haar", 1), ("haar", 5), ("mtcnn", 1), ("mtcnn", 5), ("mtcnn", 10)]
+# (name, FaceCropper options, detect_every): the baseline (the Haar path of
+# fercls 0.x: detection on every frame) first, the default settings last.
+SETTINGS = [
+    ("haar", {"detector": "haar"}, 1),
+    ("haar", {"detector": "haar"}, 5),
+    ("mtcnn upright", {"tilts": ()}, 1),
+    ("mtcnn upright", {"tilts": ()}, 5),
+    ("mtcnn with tilts", {}, 1),
+    ("mtcnn with tilts (default)", {}, 5),
+]
 
 
 class MovingFace:
@@ -51,8 +59,8 @@ def main():
     face = cv2.cvtColor(data.astronaut()[20:260, 120:340], cv2.COLOR_RGB2BGR)
     model = load_pretrained(with_parser=False)
     results = []
-    for detector, every in SETTINGS:
-        cropper = FaceCropper(detector=detector)
+    for name, options, every in SETTINGS:
+        cropper = FaceCropper(**options)
         run = dict(capture=None, cropper=cropper, detect_every=every)
         annotate_video(0, model, **{**run, "capture": MovingFace(face)}, max_frames=12)  # warm-up
         stats = annotate_video(
@@ -61,7 +69,7 @@ def main():
         frames = stats["frames"]
         results.append(
             {
-                "detector": detector,
+                "detector": name,
                 "detect_every": every,
                 "fps": stats["fps"],
                 "faces_per_frame": round(stats["faces"] / frames, 3),

@@ -303,6 +303,21 @@ def test_a_mistyped_option_shows_the_subcommands_usage_and_a_hint(capsys, traine
     assert "unrecognized arguments: --formt (did you mean --format?)" in err
 
 
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["predct", "x.png"], "did you mean 'predict'?"),
+        (["predict", "--format", "jsn", "x.png"], "did you mean 'json'?"),
+        (["video", "x.mp4", "--detector", "mtcn"], "did you mean 'mtcnn'?"),
+    ],
+)
+def test_a_mistyped_choice_gets_the_closest_one_as_a_hint(capsys, argv, hint):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.rstrip().endswith(hint)
+
+
 def test_predict_reports_each_unreadable_file_once_and_the_skipped_ones(capsys, trained, tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -106,7 +106,8 @@ def test_bare_classifier_with_integer_ids_exports_in_its_classes_order(faces, tm
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(format="onnx"), "format='onnx'"),
+        (dict(format="coreml"), "format='coreml'"),
+        (dict(format="onnx"), "needs a path ending in .onnx"),
         (dict(format="keras", quantize="int8"), "applies to format='tflite' only"),
         (dict(format="tflite", quantize="int4"), "quantize='int4'"),
         (dict(format="tflite", quantize="int8"), "needs representative_data"),
@@ -137,6 +138,54 @@ def test_cli_exports_a_saved_model(pipeline, tmp_path, capsys):
     assert main([str(a) for a in [*argv, "--quantize", "int8", "--output", tmp_path / "q"]]) == 1
     assert not (tmp_path / "q.labels.json").exists()
     assert "--quantize int8 needs --data" in capsys.readouterr().err
+
+
+def test_onnx_takes_raw_pixels_and_runs_in_onnxruntime_without_tensorflow(
+    pipeline, faces, tmp_path
+):
+    pytest.importorskip("tf2onnx", reason="the onnx extra is not installed")
+    import subprocess
+    import sys
+
+    X, _ = faces
+    labels = export(pipeline, tmp_path / "m.onnx", format="onnx")
+    assert labels == pipeline.classes_.tolist() == read_labels(tmp_path / "m.onnx")
+    np.save(tmp_path / "X.npy", X)
+    # A fresh process that never imports TensorFlow runs the file.
+    script = (
+        "import sys, numpy as np; from fercls.export import ONNXModel; "
+        f"m = ONNXModel({str(tmp_path / 'm.onnx')!r}); "
+        f"p = m.predict_proba(np.load({str(tmp_path / 'X.npy')!r})); "
+        "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'; "
+        f"np.save({str(tmp_path / 'p.npy')!r}, p); print(list(m.predict(np.load("
+        f"{str(tmp_path / 'X.npy')!r}))[:3]))"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == ""  # onnxruntime's start-up notes are silenced
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), expected(pipeline, X), atol=1e-5)
+    assert eval(run.stdout) == pipeline.predict(X)[:3].tolist()
+
+
+def test_a_bfloat16_network_exports_to_onnx_in_float32(faces, tmp_path):
+    pytest.importorskip("tf2onnx", reason="the onnx extra is not installed")
+    from fercls.export import ONNXModel
+
+    X, y = faces
+    classifier = FERClassifier("simple", max_iter=1, precision="mixed_bfloat16", random_state=0)
+    classifier.fit(X / 255.0, y)
+    export(classifier, tmp_path / "b.onnx", format="onnx")
+    onnx = ONNXModel(tmp_path / "b.onnx").predict_proba(X)
+    np.testing.assert_allclose(onnx, classifier.predict_proba(X / 255.0), atol=0.02)
+
+
+def test_a_file_that_is_not_onnx_is_a_value_error_naming_it(tmp_path):
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    from fercls.export import ONNXModel
+
+    (tmp_path / "fake.onnx").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="fake.onnx: not an ONNX model"):
+        ONNXModel(tmp_path / "fake.onnx", labels=["a"])
 
 
 def test_pretrained_int8_tflite_agrees_with_the_float_model_on_fer2013(

@@ -199,7 +199,7 @@ def test_aligned_crop_of_a_tilted_face_matches_the_upright_one(astronaut):
     cropper = FaceCropper()
     upright = cropper.crop(astronaut, cropper.locate(astronaut)[0]).astype(float)
     tilted = _turn(astronaut, 30)
-    (face,) = cropper.locate(tilted)
+    face = cropper.locate(tilted)[0]
     aligned = cropper.crop(tilted, face).astype(float)
     boxed = FaceCropper(align=False).crop(tilted, face).astype(float)
 
@@ -250,3 +250,17 @@ def test_an_unknown_detector_is_refused_naming_the_choices():
 
     with pytest.raises(InvalidParameterError, match="'detector' parameter.*haar"):
         FaceCropper(detector="yunet").fit()
+
+
+def test_the_tilt_search_finds_a_head_upright_mtcnn_misses(astronaut):
+    tilted = _turn(astronaut, 60)
+    assert len(FaceCropper(tilts=()).locate(tilted)) == 0
+    (face,) = FaceCropper().locate(tilted)  # searched turned by -40 and 40 degrees too
+    eyes = face[6:8] - face[4:6]
+    assert np.degrees(np.arctan2(eyes[1], eyes[0])) == pytest.approx(-60, abs=10)
+
+
+@pytest.mark.parametrize("tilts", [(100,), ("40",), (True,), (np.nan,)])
+def test_bad_tilts_are_a_value_error_naming_the_parameter(tilts):
+    with pytest.raises(ValueError, match="'tilts' parameter of FaceCropper must be angles"):
+        FaceCropper(tilts=tilts).fit()

@@ -24,6 +24,7 @@ import numpy as np
 from ._images import files_in
 from ._io import check_output_path, short_reason, write_atomic
 from .classifier import TEST_TIME_AUGMENTATIONS
+from .export import FORMATS as EXPORT_FORMATS
 from .faces import DETECTORS, FaceCropper
 from .labels import EMOTIONS, emotion_names
 from .video import DETECT_EVERY
@@ -164,6 +165,22 @@ def _unrecognized(unknown: list[str], command: argparse.ArgumentParser) -> str:
     return f"unrecognized arguments: {' '.join(hints)}"
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose "invalid choice" errors suggest the closest
+    choice (Python 3.14's suggest_on_error, for the versions we support)."""
+
+    def error(self, message):  # type: ignore[override]
+        import difflib
+
+        found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if found:
+            choices = re.findall(r"'([^']*)'", found.group(2))
+            close = difflib.get_close_matches(found.group(1), choices, n=1)
+            if close:
+                message += f"; did you mean '{close[0]}'?"
+        super().error(message)
+
+
 def _one_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines() or [type(exc).__name__]
     return lines[0] if len(lines) == 1 else f"{lines[0]} (…)"
@@ -184,13 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``fercls`` parser: one subcommand per ``_add_*`` function below."""
     from ._version import __version__
 
-    parser = argparse.ArgumentParser(
-        prog="fercls", description="Facial emotion recognition on FER2013-style data."
-    )
+    parser = _Parser(prog="fercls", description="Facial emotion recognition on FER2013-style data.")
     parser.add_argument("--version", action="version", version=f"fercls {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     parser.set_defaults(verbose=False, quiet=False, command_parsers=commands.choices)
-    common = argparse.ArgumentParser(add_help=False)  # options every subcommand has
+    common = _Parser(add_help=False)  # options every subcommand has
     common.add_argument(
         "-v",
         "--verbose",
@@ -412,13 +427,18 @@ def _add_export(commands, common) -> None:
     export = commands.add_parser(
         "export",
         parents=[common],
-        help="export a model for serving or phones (Keras, HDF5, SavedModel, TFLite)",
+        help="export a model for serving or phones (Keras, HDF5, SavedModel, TFLite, ONNX)",
         description="Write the model as a standalone network: raw grayscale "
         "pixels 0-255, float32 of shape (n, 48, 48, 1), in; the seven "
         "probabilities out, in the model's classes_ order (its labels in OUTPUT.labels.json).",
     )
     add_model_options(export)
-    export.add_argument("--format", choices=["keras", "h5", "tflite", "saved_model"], required=True)
+    export.add_argument(
+        "--format",
+        choices=EXPORT_FORMATS,
+        required=True,
+        help="onnx needs pip install 'fercls[onnx]'",
+    )
     export.add_argument(
         "--quantize", choices=["float16", "int8"], help="TFLite only: smaller, faster weights"
     )

@@ -1,4 +1,4 @@
-"""Export a fitted model for serving and for phones: Keras, HDF5, SavedModel, TFLite.
+"""Export a fitted model for serving and for phones: Keras, HDF5, SavedModel, TFLite, ONNX.
 
 The exported network is self-contained: it takes **raw grayscale pixels 0–255**
 as float32 of shape ``(batch, 48, 48, 1)`` (the normalisation the pipeline
@@ -8,7 +8,8 @@ fercls output (for the bundled model :data:`fercls.PROBABILITY_ORDER`:
 alphabetical). The labels are written beside the export, in
 ``<file>.labels.json`` (inside the folder, ``labels.json``, for a SavedModel).
 Only built-in Keras layers are used, so the Keras files load without fercls
-installed.
+installed. The ONNX file (converted by Keras through tf2onnx, ``pip install
+"fercls[onnx]"``) runs in onnxruntime without TensorFlow: :class:`ONNXModel`.
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ __all__ = [
     "read_labels",
     "labels_path",
     "TFLiteModel",
+    "ONNXModel",
     "FORMATS",
     "QUANTIZATIONS",
 ]
 
-FORMATS = ("keras", "h5", "tflite", "saved_model")
+FORMATS = ("keras", "h5", "tflite", "saved_model", "onnx")
+# The file name ending each single-file format needs.
+SUFFIXES = {"keras": ".keras", "h5": ".h5", "onnx": ".onnx"}
 QUANTIZATIONS = (None, "float16", "int8")
 #: What a SavedModel export folder holds: an existing folder with anything
 #: else in it is not a previous export, and is never replaced.
@@ -56,7 +60,10 @@ def export(model, path, *, format="keras", quantize=None, representative_data=No
         samplers before them are dropped, as they do nothing at prediction.
     path : path-like
         The file (folder for ``"saved_model"``) to write, atomically.
-    format : {"keras", "h5", "tflite", "saved_model"}, default="keras"
+    format : {"keras", "h5", "tflite", "saved_model", "onnx"}, default="keras"
+        ``"onnx"`` needs ``pip install "fercls[onnx]"`` (tf2onnx) and a path
+        ending in ``.onnx``; the network is exported in float32 whatever
+        precision it was trained in.
     quantize : {None, "float16", "int8"}, default=None
         TFLite only. ``"float16"`` halves the weights; ``"int8"`` quantises
         weights and activations using ``representative_data`` for the ranges
@@ -87,8 +94,12 @@ def export(model, path, *, format="keras", quantize=None, representative_data=No
         raise ValueError(f"quantize={quantize!r} applies to format='tflite' only")
     if quantize == "int8" and representative_data is None:
         raise ValueError("quantize='int8' needs representative_data: raw training pixels")
-    network, labels = standalone_network(model)
     path = Path(path)
+    if format in SUFFIXES and path.suffix != SUFFIXES[format]:
+        raise ValueError(
+            f"format={format!r} needs a path ending in {SUFFIXES[format]}, got {path.name}"
+        )
+    network, labels = standalone_network(model, float32=format == "onnx")
     if format == "saved_model":
 
         def write_saved_model(folder):
@@ -100,10 +111,10 @@ def export(model, path, *, format="keras", quantize=None, representative_data=No
     elif format == "tflite":
         flatbuffer = _to_tflite(network, quantize, representative_data)
         write_atomic(path, lambda temporary: Path(temporary).write_bytes(flatbuffer))
+    elif format == "onnx":
+        write_atomic(path, lambda temporary: _save_onnx(network, temporary))
     else:
-        suffix = ".keras" if format == "keras" else ".h5"
-        if path.suffix != suffix:
-            raise ValueError(f"format={format!r} needs a path ending in {suffix}, got {path.name}")
+        suffix = SUFFIXES[format]
         write_atomic(path, lambda temporary: _save_keras(network, temporary, suffix))
     write_atomic(labels_path(path), lambda p: Path(p).write_text(json.dumps(labels) + "\n"))
     return labels
@@ -130,6 +141,26 @@ def _save_keras(network, temporary, suffix):
     staged = Path(f"{temporary}{suffix}")
     try:
         network.save(staged)
+        staged.replace(temporary)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def _save_onnx(network, temporary):
+    try:
+        import tf2onnx  # noqa: F401  (Keras converts through it)
+    except ImportError as exc:
+        raise ImportError('format="onnx" needs tf2onnx: pip install "fercls[onnx]"') from exc
+    import tensorflow as tf
+
+    staged = Path(f"{temporary}.onnx")
+    # Any batch size; the signature also spares the "never called" refusal.
+    spec = tf.TensorSpec([None, *network.input_shape[1:]], tf.float32, name="pixels")
+    try:
+        with warnings.catch_warnings():
+            # tf2onnx 1.17 probes np.object, which NumPy 2 warns about.
+            warnings.filterwarnings("ignore", category=FutureWarning, module="keras|tf2onnx")
+            network.export(str(staged), format="onnx", input_signature=[spec], verbose=False)
         staged.replace(temporary)
     finally:
         staged.unlink(missing_ok=True)
@@ -162,8 +193,11 @@ def _steps_before(model):
         yield from _steps_before(last)
 
 
-def standalone_network(model):
-    """A Keras model: raw pixels (n, h, w, 1) in, probabilities out; and its labels."""
+def standalone_network(model, *, float32=False):
+    """A Keras model: raw pixels (n, h, w, 1) in, probabilities out; and its labels.
+
+    ``float32=True`` rebuilds a network trained in another precision (e.g.
+    ``mixed_bfloat16``) in float32 first, as the ONNX converter needs."""
     from sklearn.utils.validation import check_is_fitted
 
     from .architectures import import_keras
@@ -171,6 +205,9 @@ def standalone_network(model):
     keras = import_keras()
     classifier, normalizer = _split_model(model)
     check_is_fitted(classifier)
+    network = classifier.model_
+    if float32 and network.dtype_policy.name != "float32":
+        network = _in_float32(classifier)
     inputs = keras.Input((*classifier.image_shape_, 1), name="pixels")
     if normalizer is None or normalizer.method == "scale":
         # A bare classifier was trained on pixels in [0, 1]: scale as PixelNormalizer does.
@@ -182,10 +219,26 @@ def standalone_network(model):
         x = keras.layers.LayerNormalization(
             axis=[1, 2, 3], epsilon=1e-12, center=False, scale=False, name="normalize"
         )(inputs)
-    outputs = classifier.model_(x, training=False)
+    outputs = network(x, training=False)
     # Columns stay in classes_ order, the order of predict_proba: one order everywhere.
     labels = np.asarray(classifier.classes_).tolist()
     return keras.Model(inputs, outputs, name="fercls_export"), labels
+
+
+def _in_float32(classifier):
+    """``classifier``'s network rebuilt under the float32 policy, same weights."""
+    from .architectures import build_network
+
+    network = build_network(
+        classifier.architecture,
+        (*classifier.image_shape_, 1),
+        len(classifier.classes_),
+        augment=classifier.augment,
+        seed=0,
+        precision="float32",
+    )
+    network.set_weights(classifier.model_.get_weights())
+    return network
 
 
 def _to_tflite(network, quantize, representative_data) -> bytes:
@@ -292,3 +345,56 @@ def _interpreter(path: Path):
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
             return tf.lite.Interpreter(model_path=str(path), num_threads=1)
     return Interpreter(model_path=str(path), num_threads=1)
+
+
+class ONNXModel:
+    """Run an exported ``.onnx`` file with onnxruntime, without TensorFlow.
+
+    Parameters
+    ----------
+    path : path-like
+        A file written by :func:`export` with ``format="onnx"``.
+    labels : sequence, optional
+        The label of each output column; by default those :func:`export`
+        wrote beside the file (``<file>.onnx.labels.json``).
+    threads : int, default=1
+        onnxruntime's intra-op threads (1: predictable latency beside other work).
+
+    Examples
+    --------
+    >>> model = ONNXModel("fer.onnx")  # doctest: +SKIP
+    >>> model.predict(pixels)           # doctest: +SKIP
+    """
+
+    def __init__(self, path, labels=None, threads=1):
+        try:
+            import onnxruntime
+        except ImportError as exc:
+            raise ImportError('ONNXModel needs onnxruntime: pip install "fercls[onnx]"') from exc
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"ONNX model not found: {path}")
+        labels = read_labels(path) if labels is None else labels
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3  # errors only: no start-up notes on stderr
+        try:
+            self.session = onnxruntime.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ValueError(f"{path}: not an ONNX model onnxruntime can run ({exc})") from None
+        self.input_ = self.session.get_inputs()[0]
+        self.labels = np.asarray(labels)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probabilities for raw pixels (n, 2304) or images (n, 48, 48[, 1]), 0–255."""
+        shape = tuple(self.input_.shape[1:])
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim < 2 or np.prod(X.shape[1:]) != np.prod(shape):
+            raise ValueError(f"expected rows of {int(np.prod(shape))} pixels, got shape {X.shape}")
+        return self.session.run(None, {self.input_.name: X.reshape(-1, *shape)})[0]
+
+    def predict(self, X) -> np.ndarray:
+        """The label of the most probable column for each image."""
+        return self.labels[np.argmax(self.predict_proba(X), axis=1)]

@@ -2,18 +2,22 @@
 
 Two detectors, both offline:
 
-- ``"mtcnn"`` (the ``mtcnn`` package, weights inside its wheel) finds faces
-  with five landmarks. The face is turned so its eyes are level and cropped
+- ``"mtcnn"`` (the default; the ``mtcnn`` package, weights inside its wheel)
+  finds faces with five landmarks. MTCNN by itself finds heads tilted up to
+  about 20 degrees, so the image is also searched turned by -40 and +40
+  degrees (``tilts``). Each face is turned so its eyes are level and cropped
   with FER2013's framing, measured from the landmarks
   (``benchmarks/face_crop_margin.py --detector mtcnn``): the frame's side is
   set by the eye distance and the eye-to-mouth distance, its centre sits below
   the eyes. Tilted heads keep their framing.
 - ``"haar"``: OpenCV's 2001 frontal-face cascade, which ships inside
-  ``opencv-python-headless`` (4.x). FER2013's own crops match its boxes
-  (``benchmarks/face_crop_margin.py``: the median box covers 98.4 % of FER's
-  frame, centred), so faces are cropped at the box, upright, with no margin.
+  ``opencv-python-headless`` (4.x): faster, upright faces only, and more false
+  faces. FER2013's own crops match its boxes (``benchmarks/face_crop_margin.py``:
+  the median box covers 98.4 % of FER's frame, centred), so faces are cropped
+  at the box, upright, with no margin.
 
-Crops are grayscale, 48×48 by default.
+Why MTCNN is the default is measured in ``benchmarks/hard_faces.py`` (see the
+faces guide). Crops are grayscale, 48×48 by default.
 """
 
 from __future__ import annotations
@@ -163,6 +167,11 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     align : bool, default=True
         Turn each face so its eyes are level and frame it by its landmarks
         (``"mtcnn"`` only; Haar crops are always upright boxes).
+    tilts : tuple of float, default=(-40, 40)
+        Head tilts, in degrees, searched for besides upright (``"mtcnn"``
+        only): MTCNN by itself finds heads tilted up to about 20°, so the
+        image is searched once more turned by each angle. ``()`` searches
+        upright only, about 3× faster.
     margin : float, default=0.0
         Extra border around the face's frame, as a fraction of its size on
         each side. 0 matches FER2013's framing (measured, see module docs).
@@ -193,6 +202,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         "size": [tuple, list],
         "detector": [StrOptions(set(DETECTORS))],
         "align": ["boolean"],
+        "tilts": [tuple, list],
         "margin": [Interval(Real, 0, 1, closed="both")],
         "min_confidence": [Interval(Real, 0, 1, closed="both")],
         "scale_factor": [Interval(Real, 1, None, closed="neither")],
@@ -206,6 +216,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         size=(48, 48),
         detector="mtcnn",
         align=True,
+        tilts=(-40, 40),
         margin=0.0,
         min_confidence=0.9,
         scale_factor=1.1,
@@ -216,6 +227,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         self.size = size
         self.detector = detector
         self.align = align
+        self.tilts = tilts
         self.margin = margin
         self.min_confidence = min_confidence
         self.scale_factor = scale_factor
@@ -246,6 +258,14 @@ class FaceCropper(TransformerMixin, BaseEstimator):
                 f"The 'size' parameter of FaceCropper must be two ints from 1 to "
                 f"{MAX_CROP_SIDE} (height, width). Got {size!r} instead."
             )
+        if not all(
+            isinstance(v, Real) and not isinstance(v, (bool, np.bool_)) and -90 <= v <= 90
+            for v in self.tilts
+        ):
+            raise ValueError(
+                "The 'tilts' parameter of FaceCropper must be angles in degrees from -90 "
+                f"to 90, e.g. (-40, 40). Got {self.tilts!r} instead."
+            )
 
     def locate(self, image) -> np.ndarray:
         """Every face in one image with its landmarks, largest first.
@@ -269,7 +289,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         else:
             rgb = image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
             smallest = max(SMALLEST_FACE, int(self.min_face * min(image.shape[:2])))
-            faces = detect_mtcnn(rgb, smallest, self.min_confidence)
+            faces = detect_mtcnn(rgb, smallest, self.min_confidence, tuple(self.tilts))
         return faces[np.argsort(-faces[:, 2] * faces[:, 3], kind="stable")]
 
     def detect(self, image) -> np.ndarray:
