@@ -125,3 +125,16 @@ def test_the_bundled_parameters_fine_tune_rather_than_retrain():
     classifier = load_pretrained()[-1]
     assert {k: classifier.get_params()[k] for k in FINE_TUNING} == FINE_TUNING
     classifier._validate_params()
+
+
+def test_the_pretrained_model_unpickles_without_warnings():
+    import pickle
+    import warnings
+
+    model = load_pretrained()
+    data = pickle.dumps(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Keras warned about optimizer state that never existed
+        copy = pickle.loads(data)
+    pixels = np.full((1, 2304), 90, np.uint8)
+    np.testing.assert_allclose(copy.predict_proba(pixels), model.predict_proba(pixels))

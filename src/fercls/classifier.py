@@ -147,8 +147,9 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
     distribution : {"mirrored"}, tf.distribute.Strategy or None, default=None
         Train on several devices. ``"mirrored"`` creates a
         ``tf.distribute.MirroredStrategy`` over all local GPUs (the CPU when
-        there are none); a strategy object (e.g. ``MultiWorkerMirroredStrategy``
-        for several hosts) is used as given. ``batch_size`` is the global batch,
+        there are none); a strategy object for one host is used as given.
+        Multi-worker strategies are refused: Keras 3's ``fit`` fails across
+        workers (keras-team/keras#20585). ``batch_size`` is the global batch,
         split across replicas. A strategy object cannot be cloned or saved with
         :func:`fercls.save`; the string can.
     precision : {"float32", "mixed_float16", "mixed_bfloat16", "auto"}, default="float32"
@@ -544,6 +545,16 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
             import tensorflow as tf
 
             return tf.distribute.MirroredStrategy()
+        extended = getattr(self.distribution, "extended", None)
+        if getattr(extended, "_in_multi_worker_mode", lambda: False)():
+            # Keras 3's fit averages the first distributed batch with an eager
+            # collective and then reduces scalar metrics along axis 0, both of
+            # which fail across workers (keras-team/keras#20585, open).
+            raise ValueError(
+                "distribution: a multi-worker strategy (MultiWorkerMirroredStrategy across "
+                "hosts) cannot train with Keras 3's fit (keras-team/keras#20585); use "
+                "distribution='mirrored' for the devices of one host"
+            )
         return self.distribution
 
     def _compile(self, model):
@@ -728,6 +739,43 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         return tags
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # a copy: object's own may be __dict__ itself
+        if "model_" in state:
+            state["model_"] = _PickledNetwork(state["model_"])
+        return state
+
+
+class _PickledNetwork:
+    """A Keras network inside a pickle, unpickled without Keras's warning
+    about optimizer state that never existed.
+
+    A network whose optimizer never took a step (e.g. the bundled model,
+    loaded and used for prediction) pickles an optimizer with 2 variables;
+    Keras rebuilds it with all of its slots on unpickling and warns "Skipping
+    variable loading for optimizer ... the saved optimizer has 2 variables",
+    though there was no state to load. Only that warning is silenced.
+    """
+
+    def __init__(self, network):
+        self.network = network
+
+    def __reduce__(self):
+        import pickle
+
+        return (_unpickle_network, (pickle.dumps(self.network),))
+
+
+def _unpickle_network(data):
+    import pickle
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"Skipping variable loading for optimizer .* has 2 variables"
+        )
+        return pickle.loads(data)
 
 
 def final_classifier(estimator) -> FERClassifier | None:
