@@ -23,7 +23,8 @@ SETTINGS = [
     ("mtcnn upright", {"tilts": ()}, 1),
     ("mtcnn upright", {"tilts": ()}, 5),
     ("mtcnn with tilts", {}, 1),
-    ("mtcnn with tilts (default)", {}, 5),
+    ("mtcnn with tilts", {}, 5),
+    ("mtcnn with tilts (default)", {}, 10),
 ]
 
 

@@ -45,3 +45,5 @@ numpydoc_class_members_toctree = False
 html_theme = "alabaster"
 html_title = f"fercls {release}"
 html_theme_options = {"description": "Facial emotion recognition as a scikit-learn estimator"}
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]  # wrap code and sidebar titles (alabaster scrolls them)

@@ -32,7 +32,7 @@ __all__ = [
 
 #: Run the face detector on every this many frames by default and follow the
 #: faces in between (see :func:`annotate_video`).
-DETECT_EVERY = 5
+DETECT_EVERY = 10
 
 #: The file types the annotated video can be written as (mp4v codec).
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv")
@@ -271,7 +271,7 @@ def annotate_video(
         Use this instead of opening ``source`` (for tests or custom cameras).
     on_frame : callable(index, faces), optional
         Called with each frame's faces (after smoothing).
-    detect_every : int, default=5
+    detect_every : int, default=10
         Run the face detector on every this many frames (1 = every frame) and
         follow the faces in between. New faces appear at the next detection.
 
