@@ -746,6 +746,12 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
             state["model_"] = _PickledNetwork(state["model_"])
         return state
 
+    def __setstate__(self, state):
+        # copy.copy passes __getstate__'s dict back as it is: unwrap the network.
+        if isinstance(state.get("model_"), _PickledNetwork):
+            state = {**state, "model_": state["model_"].network}
+        super().__setstate__(state)
+
 
 class _PickledNetwork:
     """A Keras network inside a pickle, unpickled without Keras's warning
