@@ -294,8 +294,10 @@ def stage_table(stages):
     ]
     for number, stage in enumerate(stages, 1):
         first_epoch = stage["epochs"] - stage["epochs_this_run"] + 1
+        budget = stage.get("budget_minutes")
+        budget = f"{budget:g} min" if budget else f"{stage['epochs_this_run']} epochs"
         rows.append(
-            f"  | {number} | {stage['budget_minutes']:g} min | {first_epoch}–{stage['epochs']} "
+            f"  | {number} | {budget} | {first_epoch}–{stage['epochs']} "
             f"| {stage['best_epoch']} | {stage['train_seconds'] / 60:.1f} "
             f"| {stage['public_accuracy']:.2%} | {stage['private_accuracy']:.2%} |"
         )
