@@ -29,6 +29,7 @@ SCRIPTS = [
     "export_tflite",
     "video_fps",
     "hard_faces",
+    "dask_predict",
 ]
 
 
@@ -128,6 +129,27 @@ def ratio_rows(r):
                 f"**{i8['speedup_vs_keras_pipeline']}×** faster (p50 {i8['single_image']['p50_ms']} ms),"
                 f" accuracy {100 * i8['accuracy']:.2f} % vs {100 * e['keras_pipeline']['accuracy']:.2f} %",
                 "int8 within 1 point",
+            )
+        )
+    if "onnx" in (e or {}):
+        o = e["onnx"]
+        rows.append(
+            (
+                "ONNX (onnxruntime, one thread) single image vs the Keras pipeline",
+                f"**{o['speedup_vs_keras_pipeline']}×** faster (p50 {o['single_image']['p50_ms']} ms),"
+                f" accuracy {100 * o['accuracy']:.2f} %, {100 * o['agreement_with_keras']:.2f} %"
+                " of predictions agree",
+                "within 0.1 point, ≥ 99.5 % agree",
+            )
+        )
+    if d := r.get("dask_predict"):
+        rows.append(
+            (
+                f"`predict_partitions` on a LocalCluster of 2 workers vs one process, "
+                f"{d['images']:,} images",
+                f"**{d['speedup']}×** ({d['two_workers_seconds']} s vs {d['one_process_seconds']} s),"
+                f" identical: {d['identical']}",
+                "identical to `predict`",
             )
         )
     if load_ := r.get("load_data"):
