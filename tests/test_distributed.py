@@ -92,3 +92,11 @@ def test_a_multi_worker_strategy_is_refused_with_the_reason():
     classifier = FERClassifier("simple", max_iter=1, distribution=MultiWorker())
     with pytest.raises(ValueError, match="keras-team/keras#20585"):
         classifier.fit(X, ["happy", "sad"] * 4)
+
+
+def test_prediction_works_when_dask_insists_on_deterministic_names(model, pixels):
+    import dask
+
+    with dask.config.set({"tokenize.ensure-deterministic": True}):
+        rows = da.from_array(pixels, chunks=(20, 2304))
+        assert predict_partitions(model, rows).compute().tolist() == model.predict(pixels).tolist()

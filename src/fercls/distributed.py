@@ -63,15 +63,36 @@ def predict_partitions(model, data, *, method="predict", client=None):
     )
 
 
+class _Model:
+    """A model passed to tasks without a cluster. Dask names tasks by hashing
+    their arguments, which a Keras network cannot be hashed for (and dask
+    refuses when ``tokenize.ensure-deterministic`` is set); a random token
+    names this model instead."""
+
+    def __init__(self, model):
+        import uuid
+
+        self.model = model
+        self.token = uuid.uuid4().hex
+
+    def __dask_tokenize__(self):
+        return ("fercls-model", self.token)
+
+
+def _unwrap(model):
+    return model.model if isinstance(model, _Model) else model
+
+
 def _ship(model, client):
-    """The model as a future held by every worker, or as it is without a cluster."""
+    """The model as a future held by every worker, or wrapped to travel in the
+    task graph without a cluster."""
     if client is None:
         try:
             from distributed import default_client
 
             client = default_client()
         except (ImportError, ValueError):
-            return model
+            return _Model(model)
     return client.scatter(model, broadcast=True, hash=False)
 
 
@@ -93,6 +114,7 @@ def _on_frame(model, data, method, classes):
 def _predict_series(pixels, model, method):
     import pandas as pd
 
+    model = _unwrap(model)
     if not len(pixels):
         empty = _empty(model, method)
         return pd.Series(empty, name="emotion") if method == "predict" else pd.DataFrame(empty)
@@ -131,6 +153,7 @@ def _on_array(model, data, method, classes):
 
 
 def _predict_block(block, model, method):
+    model = _unwrap(model)
     if not len(block):
         shape = (0,) if method == "predict" else (0, len(model.classes_))
         return np.empty(
