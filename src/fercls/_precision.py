@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from .architectures import import_keras
+from ._startup import import_keras
 
 
 def resolve_precision(precision: str) -> str:

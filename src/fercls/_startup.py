@@ -47,6 +47,17 @@ CONVERTER_NOISE = re.compile(
 _LOCK = threading.Lock()
 
 
+def import_keras():
+    """Import Keras on first use, so ``import fercls`` stays framework-free and fast.
+
+    TensorFlow starts first, quietly and with its thread share.
+    """
+    start_tensorflow()
+    import keras
+
+    return keras
+
+
 def start_tensorflow(log_level: str = "2") -> None:
     """Import TensorFlow (once) with the settings it reads when it starts.
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._startup import start_tensorflow
+from ._precision import dtype_policy, resolve_precision
+from ._startup import import_keras
 
 __all__ = [
     "ARCHITECTURES",
@@ -41,18 +42,6 @@ AUGMENTATIONS = ("warp", "crop")
 # The "crop" augmentation's window: the central 11/12 of each side (44 of 48
 # pixels), the same window as the "zoom_flip" test-time view.
 CROP_WINDOW = 11 / 12
-
-
-def import_keras():
-    """Import Keras on first use, so ``import fercls`` stays framework-free and fast.
-
-    TensorFlow starts first, quietly and with its thread share
-    (``fercls._startup``).
-    """
-    start_tensorflow()
-    import keras
-
-    return keras
 
 
 class _Seeds:
@@ -307,8 +296,6 @@ def build_network(
     not have one output per class.
     """
     import inspect
-
-    from ._precision import dtype_policy, resolve_precision
 
     if not isinstance(augment, (bool, np.bool_)) and augment not in AUGMENTATIONS:
         raise ValueError(

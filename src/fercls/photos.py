@@ -187,7 +187,7 @@ def annotate(image, faces) -> np.ndarray:
     """
     import cv2
 
-    from .video import Face, draw_faces
+    from .drawing import Face, draw_faces
 
     image = read_image(image)
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR if image.ndim == 3 else cv2.COLOR_GRAY2BGR)
