@@ -282,10 +282,23 @@ def main():
         save_examples(args.save_examples, data)
     result = {"benchmark": "hard_faces", **vars(args)}
     result.update(data=str(args.data), save_examples=str(args.save_examples))
+    result["model"] = bundled_model_name()
     result["scenes"] = scenes_part(args, data, model)
     if args.rotated:
         result["rotated_private_test"] = rotated_part(args, data, model)
     print(json.dumps(result))
+
+
+def bundled_model_name() -> str:
+    """Which bundled weights classified the faces (from their card)."""
+    from importlib import resources
+
+    from fercls.pretrained import PRETRAINED_DIR
+
+    meta = json.loads((resources.files("fercls") / PRETRAINED_DIR / "model.json").read_text())
+    card = meta["card"]
+    accuracy = card["private_accuracy"]
+    return f"the bundled model of epoch {card['best_epoch']} (PrivateTest {accuracy:.2%})"
 
 
 def save_examples(path, data) -> None:

@@ -410,6 +410,7 @@ def hard_faces_intro(h) -> str:
         "(recall) · emotion accuracy of the faces found (bundled model) · false faces per "
         "image. The bundled model's accuracy on the same faces' original 48×48 crops is "
         f"{s['bundled_model_accuracy_on_the_original_crops']:.1%}."
+        + (f" Classified by {h['model']}." if h.get("model") else "")
     )
 
 
