@@ -316,11 +316,7 @@ class TFLiteModel:
 
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities for raw pixels (n, 2304) or images (n, 48, 48[, 1]), 0–255."""
-        shape = tuple(self.input_["shape"][1:])
-        X = np.asarray(X, dtype=np.float32)
-        if X.ndim < 2 or np.prod(X.shape[1:]) != np.prod(shape):
-            raise ValueError(f"expected rows of {int(np.prod(shape))} pixels, got shape {X.shape}")
-        images = X.reshape(-1, *shape)
+        images = _as_images(X, tuple(self.input_["shape"][1:]))
         out = np.empty((len(images), self.output_["shape"][-1]), dtype=np.float32)
         for i, image in enumerate(images):  # the file was converted for batches of one
             self.interpreter.set_tensor(self.input_["index"], image[None])
@@ -331,6 +327,14 @@ class TFLiteModel:
     def predict(self, X) -> np.ndarray:
         """The label of the most probable column for each image."""
         return self.labels[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def _as_images(X, shape) -> np.ndarray:
+    """Raw pixel rows or images as float32 images of ``shape``, or a clear error."""
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim < 2 or np.prod(X.shape[1:]) != np.prod(shape):
+        raise ValueError(f"expected rows of {int(np.prod(shape))} pixels, got shape {X.shape}")
+    return X.reshape(-1, *shape)
 
 
 def _interpreter(path: Path):
@@ -389,11 +393,8 @@ class ONNXModel:
 
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities for raw pixels (n, 2304) or images (n, 48, 48[, 1]), 0–255."""
-        shape = tuple(self.input_.shape[1:])
-        X = np.asarray(X, dtype=np.float32)
-        if X.ndim < 2 or np.prod(X.shape[1:]) != np.prod(shape):
-            raise ValueError(f"expected rows of {int(np.prod(shape))} pixels, got shape {X.shape}")
-        return self.session.run(None, {self.input_.name: X.reshape(-1, *shape)})[0]
+        images = _as_images(X, tuple(self.input_.shape[1:]))
+        return self.session.run(None, {self.input_.name: images})[0]
 
     def predict(self, X) -> np.ndarray:
         """The label of the most probable column for each image."""
