@@ -291,11 +291,10 @@ def main():
 
 def bundled_model_name() -> str:
     """Which bundled weights classified the faces (from their card)."""
-    from importlib import resources
 
-    from fercls.pretrained import PRETRAINED_DIR
+    from fercls.pretrained import bundled_model_folder
 
-    meta = json.loads((resources.files("fercls") / PRETRAINED_DIR / "model.json").read_text())
+    meta = json.loads((bundled_model_folder() / "model.json").read_text())
     card = meta["card"]
     accuracy = card["private_accuracy"]
     return f"the bundled model of epoch {card['best_epoch']} (PrivateTest {accuracy:.2%})"

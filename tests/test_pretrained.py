@@ -1,15 +1,15 @@
 import json
-from importlib import resources
 
 import numpy as np
 import pytest
 from helpers import make_faces
 from sklearn.metrics import f1_score
 
+import fercls
 from fercls import EMOTIONS, FERClassifier, PixelNormalizer, load_pretrained
 from fercls.datasets import overlaps_training
 from fercls.preprocessing import format_pixel_strings
-from fercls.pretrained import PRETRAINED_DIR, load_classifier, load_model, save_classifier
+from fercls.pretrained import bundled_model_folder, load_classifier, load_model, save_classifier
 
 
 @pytest.fixture(scope="module")
@@ -19,12 +19,12 @@ def pretrained():
 
 @pytest.fixture(scope="module")
 def card():
-    path = resources.files("fercls") / PRETRAINED_DIR / "model.json"
+    path = bundled_model_folder() / "model.json"
     return json.loads(path.read_text())["card"]
 
 
 def test_bundled_parameters_are_valid_complete_and_match_the_float32_weights():
-    classifier, meta = load_classifier(resources.files("fercls") / PRETRAINED_DIR)
+    classifier, meta = load_classifier(bundled_model_folder())
     # load_pipeline overrides some; the file itself must hold every parameter, validly.
     assert set(meta["params"]) == set(FERClassifier().get_params()) - {"random_state"}
     classifier._validate_params()  # raises InvalidParameterError if one is out of range
@@ -33,7 +33,7 @@ def test_bundled_parameters_are_valid_complete_and_match_the_float32_weights():
 
 
 def test_bundled_files_are_small():
-    folder = resources.files("fercls") / PRETRAINED_DIR
+    folder = bundled_model_folder()
     total = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
     assert 0 < total <= 20 * 1024**2
 
@@ -86,7 +86,6 @@ def test_save_and_load_round_trip_is_exact_and_atomic(tmp_path):
 
 
 def test_load_model_sets_test_time_augmentation_on_the_final_classifier(tmp_path):
-    import fercls
 
     model = load_model(None, test_time_augmentation="ten_crop")
     assert model[-1].test_time_augmentation == "ten_crop"
@@ -138,3 +137,22 @@ def test_the_pretrained_model_unpickles_without_warnings():
         copy = pickle.loads(data)
     pixels = np.full((1, 2304), 90, np.uint8)
     np.testing.assert_allclose(copy.predict_proba(pixels), model.predict_proba(pixels))
+
+
+# Bad input: model folders that contradict themselves
+def test_a_model_folder_with_contradicting_classes_is_refused(tmp_path):
+    from fercls.pretrained import bundled_model_folder, load_classifier
+
+    source = bundled_model_folder()
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "model.weights.h5").write_bytes((source / "model.weights.h5").read_bytes())
+    metadata = json.loads((source / "model.json").read_text())
+    metadata["classes"] = metadata["classes"][:3]
+    (folder / "model.json").write_text(json.dumps(metadata))
+    with pytest.raises(ValueError, match="model.weights.h5: cannot load the weights"):
+        load_classifier(folder)
+    metadata["classes"] = "angry"
+    (folder / "model.json").write_text(json.dumps(metadata))
+    with pytest.raises(ValueError, match="classes must be a list"):
+        load_classifier(folder)

@@ -238,6 +238,8 @@ def _encode(value, where: str):
         return value
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, os.PathLike):  # e.g. FERClassifier(init=Path(...)): read back as str
+        return os.fspath(value)
     if isinstance(value, tuple):
         return {"__tuple__": [_encode(v, where) for v in value]}
     if isinstance(value, list):

@@ -1,28 +1,27 @@
-"""The bundled pretrained model, and the weights-plus-JSON format it is stored in.
-
-A saved classifier is a folder with two files:
-
-- ``model.json``: the estimator's parameters, ``classes_``, ``image_shape_``,
-  the preprocessing it expects, and the figures measured when it was trained;
-- ``model.weights.h5``: the network's weights only.
-
-Loading rebuilds the network with fercls' own builder and loads the weights,
-so no code stored in the files is executed (unlike pickle/joblib).
-"""
+"""The bundled pretrained model, and saving and loading classifiers in the
+weights-plus-JSON folder format it is stored in (read by
+:mod:`fercls._model_folder`, so no code stored in the files is executed)."""
 
 from __future__ import annotations
 
 import json
+import os
 import zipfile
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from ._io import OutputFolder, parse_json, read_regular_file, short_reason, write_folder_atomic
-from ._model_files import check_classes, check_image_shape, check_network_size
-from .architectures import ARCHITECTURES, build_network
+from ._io import short_reason, write_folder_atomic
+from ._model_folder import (
+    FORMAT_VERSION,
+    METADATA,
+    MODEL_FOLDER,
+    WEIGHTS,
+    bundled_model_folder,
+    network_for,
+    read_model_folder,
+)
 from .classifier import FERClassifier, final_classifier
 from .preprocessing import PixelNormalizer, PixelStringParser
 
@@ -34,13 +33,6 @@ __all__ = [
     "load_classifier",
     "FINE_TUNING",
 ]
-
-METADATA = "model.json"
-WEIGHTS = "model.weights.h5"
-FORMAT_VERSION = 1
-PRETRAINED_DIR = "models/fer2013_vgg_small"
-#: A saved model folder holds these two files and nothing else.
-MODEL_FOLDER = OutputFolder(METADATA, frozenset({WEIGHTS}))
 
 
 def save_classifier(classifier: FERClassifier, directory, *, normalization="scale", card=None):
@@ -84,26 +76,16 @@ def save_classifier(classifier: FERClassifier, directory, *, normalization="scal
 def _network_only(classifier):
     """An uncompiled copy of the network: saving it leaves out the optimizer's
     moment estimates, which would triple the file (Adam keeps two per weight)."""
-    copy = _network_for(classifier.get_params(), classifier.image_shape_, classifier.classes_)
+    copy = network_for(classifier.get_params(), classifier.image_shape_, classifier.classes_)
     copy.set_weights(classifier.model_.get_weights())
     return copy
-
-
-def _network_for(params, image_shape, classes):
-    """A fresh, uncompiled network of the saved architecture, in float32."""
-    return build_network(
-        params["architecture"],
-        (*image_shape, 1),
-        len(classes),
-        augment=params.get("augment", True),
-        seed=0,
-        precision="float32",
-    )
 
 
 def _jsonable(value):
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, os.PathLike):  # e.g. FERClassifier(init=Path(...)): read back as str
+        return os.fspath(value)
     if isinstance(value, tuple):
         return list(value)
     raise TypeError(f"cannot store {value!r} in model metadata")
@@ -124,102 +106,19 @@ def load_classifier(directory) -> tuple[FERClassifier, dict]:
     metadata : dict
         The contents of ``model.json``.
     """
-    directory = Path(directory)
-    meta_path = directory / METADATA
-    if not meta_path.is_file() or not (directory / WEIGHTS).is_file():
-        raise FileNotFoundError(f"{directory}: expected {METADATA} and {WEIGHTS} in this folder")
-    metadata = _read_metadata(meta_path)
-    try:
-        params, classes, shape = _checked_metadata(metadata, str(meta_path))
-        history = _checked_history(metadata, str(meta_path))
-    except (KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
-        raise ValueError(f"{meta_path}: malformed model metadata ({short_reason(exc)})") from None
-    check_network_size(lambda: _network_for(params, shape, classes), str(meta_path))
-    # Weights go into the uncompiled network; compiling afterwards keeps Keras
-    # from looking for optimizer state the file deliberately leaves out.
-    network = _network_for(params, shape, classes)
-    try:
-        network.load_weights(directory / WEIGHTS)
-    except Exception as exc:  # h5py and Keras raise many types for a damaged file
-        raise ValueError(
-            f"{directory / WEIGHTS}: cannot load the weights ({short_reason(exc)})"
-        ) from None
+    folder = read_model_folder(directory, lambda params: FERClassifier(**params)._validate_params())
     try:
         classifier = FERClassifier.from_keras(
-            network,
-            classes,
-            n_iter=metadata["n_iter"],
-            best_iteration=metadata["best_iteration"],
-            history=history,
-            **params,
+            folder.network,
+            folder.classes,
+            n_iter=folder.metadata["n_iter"],
+            best_iteration=folder.metadata["best_iteration"],
+            history=folder.history,
+            **folder.params,
         )
     except ValueError as exc:
         raise ValueError(f"{directory}: {exc}") from None
-    return classifier, metadata
-
-
-# model.json holds parameters, classes and a training history: kilobytes.
-MAX_METADATA_BYTES = 16 * 1024**2
-NORMALIZATIONS = ("scale", "standardize")
-
-
-def _read_metadata(meta_path: Path) -> dict:
-    data = read_regular_file(meta_path, max_bytes=MAX_METADATA_BYTES)
-    metadata = parse_json(data, str(meta_path))
-    if metadata.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{meta_path}: format_version {metadata.get('format_version')!r}, "
-            f"expected {FORMAT_VERSION}"
-        )
-    return metadata
-
-
-def _checked_metadata(metadata: dict, where: str):
-    """model.json's parameters, classes and image shape, checked before a network
-    is built; every error a ValueError starting with ``where``."""
-    for key in ("params", "classes", "image_shape", "normalization", "n_iter", "best_iteration"):
-        if key not in metadata:
-            raise ValueError(f"{where}: no {key!r} entry; not a model saved by fercls")
-    params = metadata["params"]
-    if not isinstance(params, dict):
-        raise ValueError(f"{where}: params must be an object, got {params!r:.80}")
-    params = dict(params)
-    if params.get("image_shape") is not None:
-        params["image_shape"] = tuple(params["image_shape"])
-    if params.get("architecture") not in ARCHITECTURES:
-        raise ValueError(
-            f"{where}: unknown architecture {params.get('architecture')!r:.80}; "
-            f"expected one of {', '.join(ARCHITECTURES)}"
-        )
-    try:
-        FERClassifier(**params)._validate_params()
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{where}: bad params ({short_reason(exc)})") from None
-    if metadata["normalization"] not in NORMALIZATIONS:
-        raise ValueError(
-            f"{where}: normalization {metadata['normalization']!r:.80}; expected "
-            f"{' or '.join(NORMALIZATIONS)}"
-        )
-    classes = metadata["classes"]
-    if not isinstance(classes, list):
-        raise ValueError(f"{where}: classes must be a list of labels, got {classes!r:.80}")
-    classes = check_classes(classes, where)
-    shape = check_image_shape(metadata["image_shape"], where)
-    for key in ("n_iter", "best_iteration"):
-        value = metadata[key]
-        if not (type(value) is int or (key == "best_iteration" and value is None)):
-            raise ValueError(f"{where}: {key} must be an int, got {value!r:.80}")
-    return params, classes, shape
-
-
-def _checked_history(metadata: dict, where: str) -> dict:
-    """The training history kept in the card (``{}`` where there is none); its
-    values are checked with the rest of the fitted state."""
-    card = metadata.get("card", {})
-    history = card.get("history", {}) if isinstance(card, dict) else {}
-    if not isinstance(history, dict):
-        raise ValueError(f"{where}: card.history must be an object, got {history!r:.80}")
-    return history
+    return classifier, folder.metadata
 
 
 def load_pretrained(*, with_parser=True, test_time_augmentation=None) -> Pipeline:
@@ -265,11 +164,6 @@ def load_pretrained(*, with_parser=True, test_time_augmentation=None) -> Pipelin
     # output); a user's fit should fine-tune instead.
     model[-1].set_params(**FINE_TUNING)
     return model
-
-
-def bundled_model_folder() -> Path:
-    """The folder of the bundled model inside the installed package."""
-    return Path(str(resources.files("fercls") / PRETRAINED_DIR))
 
 
 #: The bundled classifier's parameters: ``load_pretrained().fit(X, y)`` fine-tunes
