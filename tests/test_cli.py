@@ -98,6 +98,20 @@ def test_train_can_still_write_joblib(tiny_zip, tmp_path, capsys):
     assert capsys.readouterr().err == ""  # -q: no progress
 
 
+def test_train_starts_from_a_saved_model_and_never_overwrites_it(
+    tiny_zip, trained, tmp_path, capsys
+):
+    source = trained / "model.fercls"
+    argv = ["train", tiny_zip, "--architecture", "simple", "--max-iter", "1", "--init", source]
+    code, out, _ = run(capsys, *argv, "-q", "--output", tmp_path / "m.fercls")
+    assert code == 0 and out.startswith("saved ")
+    before = source.read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        run(capsys, *argv, "-q", "--output", source)
+    assert exit_info.value.code == 2 and "is also an input" in capsys.readouterr().err
+    assert source.read_bytes() == before
+
+
 def test_train_reports_progress_on_stderr_by_default(tiny_zip, tmp_path, capsys):
     argv = ["train", tiny_zip, "--architecture", "simple", "--max-iter", "2"]
     code, out, err = run(capsys, *argv, "--output", tmp_path / "m.fercls")

@@ -87,7 +87,7 @@ def snapshot(folder):
 
 
 CARELESS = {
-    # The reproductions of issue 29, then their relatives.
+    # Outputs that would replace an input, a folder or the working folder.
     "export replaces the folder holding its model": (
         "export --model runs/m.fercls --format saved_model --output runs",
         "holds the input runs/m.fercls",
@@ -262,8 +262,9 @@ def test_sigterm_during_train_exits_143_and_leaves_no_temporaries(room):
 # ------------------------------------------------------ bounded memory
 def test_predict_decodes_a_folder_a_batch_at_a_time(room, capsys, monkeypatch):
     """With a budget of one photo's pixels, each prediction call sees one photo:
-    the folder is never decoded whole (issue 29: ten 6000x6000 PNGs took 2.2 GB)."""
-    from fercls import cli, photos
+    the folder is never decoded whole (ten 6000x6000 PNGs once took 2.2 GB)."""
+    from fercls import photos
+    from fercls.cli import _predict
 
     for i in range(3):
         (room / "photos" / f"b{i}.png").write_bytes((room / "photos" / "a.png").read_bytes())
@@ -277,7 +278,7 @@ def test_predict_decodes_a_folder_a_batch_at_a_time(room, capsys, monkeypatch):
         return batches(images, *args, **kwargs)
 
     monkeypatch.setattr(photos, "detect_emotions_batch", counting)
-    monkeypatch.setattr(cli, "BATCH_PIXELS", 48 * 48)
+    monkeypatch.setattr(_predict, "BATCH_PIXELS", 48 * 48)
     assert status(["predict", "photos", "--model", "DIR", "--format", "json"]) == 1
     out, err = capsys.readouterr()
     assert seen == [1, 1, 1, 1]
