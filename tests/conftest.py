@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
 import os
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+from helpers import encode_png, zip_with
+from PIL import Image
 
 from fercls._threads import usable_cores
 from fercls.datasets import fer2013_path
@@ -20,6 +25,7 @@ os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, usable_cores() // _WO
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+FER_ROW = " ".join(["128"] * 2304)  # one grey FER2013 pixel string
 FER_ZIP = fer2013_path(__file__)  # $FERCLS_FER2013, or ../shared/data/fer2013.zip
 
 
@@ -50,3 +56,80 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.path.name in SLOW_MODULES or "fer_zip" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_file(tmp_path_factory):
+    """A tiny fitted 48x48 classifier saved as .fercls."""
+    import fercls  # TensorFlow starts only in the modules that fit
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 255, (16, 2304)).astype(np.float32) / 255
+    y = np.repeat(["happy", "sad"], 8)
+    clf = fercls.FERClassifier("simple", max_iter=1, augment=False, random_state=0).fit(X, y)
+    path = tmp_path_factory.mktemp("model") / "model.fercls"
+    fercls.save(clf, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_data_zip(tmp_path_factory):
+    """A Kaggle-layout zip of eight noise images: six Training, two PublicTest."""
+    rng = np.random.default_rng(1)
+    members = {}
+    for i in range(8):
+        folder, prefix = ("train", "Training") if i < 6 else ("test", "PublicTest")
+        emotion = ("happy", "sad")[i % 2]
+        image = rng.integers(0, 255, (48, 48)).astype(np.uint8)
+        members[f"{folder}/{emotion}/{prefix}_{i}.png"] = encode_png(image)
+    return zip_with(tmp_path_factory.mktemp("data") / "data.zip", members)
+
+
+@pytest.fixture(scope="module")
+def malformed_files(tmp_path_factory):
+    """Malformed files of every kind, by name: the API and CLI corpora read them."""
+    root = tmp_path_factory.mktemp("malformed")
+    made = {}
+
+    def add(name, data):
+        path = root / name
+        path.write_bytes(data if isinstance(data, bytes) else data.encode())
+        made[name] = path
+
+    add("good.csv", f"emotion,pixels,Usage\n3,{FER_ROW},PrivateTest\n4,{FER_ROW},PrivateTest\n")
+    add("no_columns.csv", "a,b\n1,2\n")
+    add("bad_emotion.csv", f"emotion,pixels,Usage\n9,{FER_ROW},Training\n")
+    add("short_row.csv", "emotion,pixels,Usage\n0,1 2 3,Training\n")
+    add("bad_usage.csv", f"emotion,pixels,Usage\n0,{FER_ROW},Validation\n")
+    add("binary.csv", bytes(range(256)) * 4)
+    add("truncated.csv.gz", gzip.compress(f"emotion,pixels\n0,{FER_ROW}\n".encode())[:40])
+    add("notes.txt", "hello")
+    add("corrupt.png", encode_png(np.zeros((48, 48), np.uint8))[:30])
+    add("not_an_image.jpg", "just text")
+    add("empty.png", b"")
+
+    def add_zip(name, entries):
+        path = root / name
+        with zipfile.ZipFile(path, "w") as archive:
+            for entry, data in entries.items():
+                archive.writestr(entry, data)
+        made[name] = path
+
+    good = encode_png(np.zeros((48, 48), np.uint8))
+    add_zip("layout.zip", {"faces/img1.png": good, "readme.txt": "x"})
+    add_zip("traversal.zip", {"../train/happy/Training_1.png": good})
+    add_zip("absolute.zip", {"/train/happy/Training_1.png": good})
+    add_zip("emotion_folder.zip", {"train/joyful/Training_1.png": good})
+    add_zip("truncated_image.zip", {"train/happy/Training_1.png": good[:40]})
+    add_zip(
+        "wrong_size.zip", {"train/happy/Training_1.png": encode_png(np.zeros((64, 64), np.uint8))}
+    )
+    add_zip("text_image.zip", {"train/happy/Training_1.png": b"not an image"})
+    # A decompression bomb: a 12,000 x 12,000 PNG compresses to ~140 kB.
+    add_zip(
+        "bomb.zip", {"train/happy/Training_1.png": encode_png(np.zeros((12000, 12000), np.uint8))}
+    )
+    bomb = root / "bomb.png"
+    Image.new("L", (12000, 12000)).save(bomb)
+    made["bomb.png"] = bomb
+    return made

@@ -648,3 +648,45 @@ def test_weights_must_be_finite_and_non_negative(fit_kwargs, init, message):
     clf = FERClassifier("simple", max_iter=1, random_state=0, **init)
     with pytest.raises(ValueError, match=message):
         clf.fit(X, y, **fit_kwargs)
+
+
+# Bad input: class weights, classes and fit data that cannot be right
+@pytest.fixture(scope="module")
+def tiny_xy():
+    rng = np.random.default_rng(0)
+    return rng.random((12, 16), dtype=np.float32), np.repeat(["happy", "sad"], 6)
+
+
+def test_class_weight_naming_an_unknown_class_is_an_error(tiny_xy):
+    X, y = tiny_xy
+    clf = FERClassifier("simple", max_iter=1, class_weight={"hapy": 100})
+    with pytest.raises(ValueError, match=r"class_weight names classes \['hapy'\]"):
+        clf.fit(X, y)
+
+
+def test_partial_fit_classes_must_cover_y(tiny_xy):
+    X, y = tiny_xy
+    with pytest.raises(ValueError, match=r"not in classes=\['a', 'b'\]"):
+        FERClassifier("simple").partial_fit(X, y, classes=["a", "b"])
+    clf = FERClassifier("simple", augment=False).partial_fit(X, y, classes=["happy", "sad", "x"])
+    assert clf.classes_.tolist() == ["happy", "sad", "x"]
+
+
+@pytest.mark.parametrize(
+    "mutate, pattern",
+    [
+        (lambda X, y: (X.astype(np.float64) * 1e39, y), "beyond float32"),
+        (lambda X, y: (X, np.array([None, *y[1:]], dtype=object)), r"y\[0\] is None"),
+        (lambda X, y: (X, None), "the target y is None"),
+    ],
+    ids=["1e39", "None label", "y None"],
+)
+def test_bad_fit_data_is_a_clear_value_error(tiny_xy, mutate, pattern):
+    X, y = mutate(*tiny_xy)
+    with pytest.raises(ValueError, match=pattern):
+        FERClassifier("simple", max_iter=1).fit(X, y)
+
+
+def test_callbacks_must_be_keras_callbacks(tiny_xy):
+    with pytest.raises(ValueError, match="callbacks must be a list"):
+        FERClassifier("simple", max_iter=1).fit(*tiny_xy, callbacks="abc")

@@ -1,10 +1,13 @@
 import gzip
 import io
+import os
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import DAMAGED_ZIPS, damaged_zip, encode_png, zip_with
 from PIL import Image
 
 from fercls import EMOTIONS, load_fer2013
@@ -285,3 +288,52 @@ def test_arbitrary_image_bytes_in_a_zip_raise_value_error_naming_the_entry(tmp_p
         archive.writestr("train/happy/Training_0.png", data)
     with pytest.raises(ValueError, match="Training_0.png"):
         load_fer2013(path)
+
+
+# Bad input: damaged zips, image bombs, FIFOs, devices, split rows, 16-bit images
+@pytest.mark.parametrize("kind", DAMAGED_ZIPS)
+def test_damaged_zip_members_are_value_errors_naming_the_member(tmp_path, kind):
+    path = damaged_zip(tmp_path, kind)
+    with pytest.raises(ValueError, match="Training_1.png"):
+        load_fer2013(path)
+
+
+def test_a_decompression_bomb_image_is_a_value_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # 48x48 is then a "bomb"
+    path = zip_with(
+        tmp_path / "d.zip", {"train/happy/Training_1.png": encode_png(np.zeros((48, 48), np.uint8))}
+    )
+    with pytest.raises(ValueError, match="Training_1.png.*not a readable image"):
+        load_fer2013(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs need POSIX")
+def test_a_fifo_in_an_image_folder_is_refused_without_blocking(tmp_path):
+    folder = tmp_path / "train" / "happy"
+    folder.mkdir(parents=True)
+    os.mkfifo(folder / "x.png")
+    with pytest.raises(ValueError, match="x.png: not a regular file"):
+        load_fer2013(tmp_path)
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_a_symlink_to_a_device_is_not_read(tmp_path):
+    folder = tmp_path / "train" / "happy"
+    folder.mkdir(parents=True)
+    (folder / "x.png").symlink_to("/dev/zero")
+    with pytest.raises(ValueError, match="x.png: not a regular file"):
+        load_fer2013(tmp_path)
+
+
+def test_a_csv_field_holding_two_images_names_its_row(tmp_path):
+    row = " ".join(["7"] * 2304)
+    path = tmp_path / "fer.csv"
+    path.write_text(f'emotion,pixels,Usage\n3,"{row}\n{row}",Training\n4,,Training\n')
+    with pytest.raises(ValueError, match="row 0"):
+        load_fer2013(path)
+
+
+def test_16_bit_pngs_are_scaled_not_clipped(tmp_path):
+    grey16 = np.full((48, 48), 30000, np.uint16)
+    path = zip_with(tmp_path / "d.zip", {"train/happy/Training_1.png": encode_png(grey16)})
+    assert load_fer2013(path).data.max() == round(30000 / 65535 * 255)

@@ -191,7 +191,7 @@ def test_a_file_that_is_not_onnx_is_a_value_error_naming_it(tmp_path):
 def test_pretrained_int8_tflite_agrees_with_the_float_model_on_fer2013(
     fer_zip, fer_bunch, tmp_path
 ):
-    """The issue's check, on 600 PrivateTest images (the benchmark runs all 3,589)."""
+    """Accuracy and agreement with Keras on 600 PrivateTest images (the benchmark: 3,589)."""
     out = tmp_path / "fer_int8.tflite"
     argv = ["export", "--format", "tflite", "--quantize", "int8", "--data", fer_zip]
     assert main([str(a) for a in [*argv, "--output", out]]) == 0

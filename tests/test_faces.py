@@ -264,3 +264,12 @@ def test_the_tilt_search_finds_a_head_upright_mtcnn_misses(astronaut):
 def test_bad_tilts_are_a_value_error_naming_the_parameter(tilts):
     with pytest.raises(ValueError, match="'tilts' parameter of FaceCropper must be angles"):
         FaceCropper(tilts=tilts).fit()
+
+
+# Bad input: images that are not 8-bit
+def test_float_tiffs_are_scaled_by_their_range(tmp_path):
+    from fercls.faces import read_image
+
+    path = tmp_path / "half.tif"
+    Image.fromarray(np.full((48, 48), 0.5, np.float32), mode="F").save(path)
+    assert read_image(path).max() == 128

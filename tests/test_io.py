@@ -1,10 +1,22 @@
 """fercls._io: outputs refused before any work starts; JSON we read checked in one place."""
 
+import os
+import stat
+import threading
+import zipfile
 from pathlib import Path
 
 import pytest
+from helpers import zip_with
 
-from fercls._io import check_output_path, parse_json
+import fercls
+from fercls._io import (
+    OutputFolder,
+    check_output_path,
+    parse_json,
+    write_atomic,
+    write_folder_atomic,
+)
 
 
 def test_a_new_file_in_a_writable_folder_passes_and_nothing_is_created(tmp_path):
@@ -68,3 +80,77 @@ def test_bad_json_is_one_value_error_naming_the_file(data, expected, message):
 def test_good_json_is_returned():
     assert parse_json(b'{"a": [1]}', "m.json") == {"a": [1]}
     assert parse_json(b'["happy"]', "m.json", expected=list) == ["happy"]
+
+
+# Bad input: forged zip sizes, file modes, concurrent and leftover temporaries
+def test_a_member_that_lies_about_its_size_is_read_with_a_cap(tmp_path):
+    from fercls._io import read_zip_member
+
+    path = zip_with(tmp_path / "a.zip", {"big": b"\0" * 100_000})
+    with zipfile.ZipFile(path) as archive:
+        archive.getinfo("big").file_size = 10  # what a forged directory would claim
+        with pytest.raises(ValueError, match="big"):
+            read_zip_member(archive, "big", path, max_bytes=1000)
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_written_files_get_the_umask_and_keep_an_existing_mode(
+    tmp_path, umask_022, tiny_model_file
+):
+    new = write_atomic(tmp_path / "new.txt", lambda p: Path(p).write_text("x"))
+    assert stat.S_IMODE(new.stat().st_mode) == 0o644
+    kept = tmp_path / "kept.txt"
+    kept.write_text("old")
+    kept.chmod(0o640)
+    write_atomic(kept, lambda p: Path(p).write_text("new"))
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640
+    saved = fercls.save(fercls.load(tiny_model_file), tmp_path / "m.fercls")
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o644
+    folder = write_folder_atomic(tmp_path / "f", lambda p: Path(p, "a").write_text("x"))
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+
+
+def test_concurrent_writers_to_one_path_never_share_a_temporary(tmp_path):
+    target = tmp_path / "out.bin"
+    errors = []
+
+    def writer(byte):
+        try:
+            for _ in range(20):
+                write_atomic(target, lambda p: Path(p).write_bytes(bytes([byte]) * 100_000))
+        except Exception as exc:  # noqa: BLE001 - any failure fails the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(b,)) for b in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    content = target.read_bytes()
+    assert not errors and len(set(content)) == 1 and len(content) == 100_000
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+def test_a_leftover_old_folder_does_not_block_a_folder_write(tmp_path):
+    (tmp_path / ".NAME.old").mkdir()
+    (tmp_path / ".NAME.old" / "junk").write_text("x")
+    for content in ("first", "second"):
+        write_folder_atomic(
+            tmp_path / "NAME",
+            lambda p, c=content: Path(p, "f").write_text(c),
+            kind=OutputFolder("f"),
+        )
+    assert (tmp_path / "NAME" / "f").read_text() == "second"
+
+
+def test_two_video_writers_get_distinct_temporaries(tmp_path):
+    from fercls._io import unique_sibling
+
+    a, b = unique_sibling(tmp_path / "v.mp4", suffix=".mp4"), unique_sibling(tmp_path / "v.mp4")
+    assert a != b and a.exists() and b.exists()

@@ -1,6 +1,6 @@
 """fercls._model_files: a model file is untrusted input, in both formats.
 
-Each reproduction of issue 29 (items 4, 5 and 10-15), then a property: any
+Hostile and damaged model files one by one, then a property: any
 single mutation of any field of a ``.fercls`` manifest or a ``model.json``
 either loads into a model whose probabilities are finite or raises a
 ValueError naming the file.

@@ -8,7 +8,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from helpers import make_faces
+from helpers import MALFORMED_ARCHIVES, make_faces, rewrite_archive
 from imblearn.over_sampling import RandomOverSampler
 from imblearn.pipeline import make_pipeline
 from sklearn.linear_model import LogisticRegression
@@ -172,3 +172,79 @@ def test_interrupted_save_keeps_the_previous_file(pipeline, saved, tmp_path, mon
         fercls.save(pipeline, target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.fercls"], "no temporary left behind"
+
+
+# Bad input: archives that are bombs, malformed, non-finite or name a cache folder
+def test_a_huge_manifest_is_refused_before_it_is_inflated(tiny_model_file, tmp_path):
+    bomb = tmp_path / "bomb.fercls"
+    with zipfile.ZipFile(tiny_model_file) as old, zipfile.ZipFile(bomb, "w") as new:
+        for item in old.infolist():
+            if item.filename != "fercls.json":
+                new.writestr(item, old.read(item))
+        new.writestr("fercls.json", b" " * (40 * 1024**2), compress_type=zipfile.ZIP_DEFLATED)
+    assert bomb.stat().st_size < 2 * 1024**2
+    with pytest.raises(ValueError, match="fercls.json claims .* bytes uncompressed"):
+        fercls.load(bomb)
+
+
+@pytest.mark.parametrize("kind", MALFORMED_ARCHIVES)
+def test_malformed_archives_are_one_value_error(tiny_model_file, tmp_path, kind):
+    target = rewrite_archive(tiny_model_file, tmp_path / "m.fercls", MALFORMED_ARCHIVES[kind])
+    with pytest.raises(ValueError, match=str(target)):
+        fercls.load(target)
+
+
+def test_non_finite_weights_are_refused_on_load(tiny_model_file, tmp_path):
+    model = fercls.load(tiny_model_file)
+    weights = model.model_.get_weights()
+    weights[0][...] = np.nan
+    model.model_.set_weights(weights)
+    fercls.save(model, tmp_path / "nan.fercls")
+    with pytest.raises(ValueError, match="not finite"):
+        fercls.load(tmp_path / "nan.fercls")
+
+
+def test_a_pipeline_cache_folder_from_an_archive_is_refused(tiny_model_file, tmp_path):
+    from sklearn.pipeline import Pipeline
+
+    pipe = Pipeline([("clf", fercls.load(tiny_model_file))])
+    fercls.save(pipe, tmp_path / "p.fercls")
+
+    def add_memory(manifest):
+        manifest["object"]["params"] = {"__dict__": [["memory", str(tmp_path / "cache")]]}
+
+    target = rewrite_archive(tmp_path / "p.fercls", tmp_path / "evil.fercls", add_memory)
+    with pytest.raises(ValueError, match="memory="):
+        fercls.load(target)
+
+
+def test_archives_name_public_classes_and_files_with_the_former_private_names_load(
+    tiny_model_file, tmp_path
+):
+    from imblearn.over_sampling import RandomOverSampler
+    from imblearn.pipeline import Pipeline
+
+    pipe = Pipeline(
+        [("sampler", RandomOverSampler(random_state=0)), ("clf", fercls.load(tiny_model_file))]
+    )
+    fercls.save(pipe, tmp_path / "p.fercls")
+    with zipfile.ZipFile(tmp_path / "p.fercls") as archive:
+        text = archive.read("fercls.json").decode()
+    assert '"imblearn.over_sampling.RandomOverSampler"' in text and '"fercls.FERClassifier"' in text
+
+    def former(manifest):
+        return (
+            json.dumps(manifest)
+            .replace(
+                '"imblearn.over_sampling.RandomOverSampler"',
+                '"imblearn.over_sampling._random_over_sampler.RandomOverSampler"',
+            )
+            .replace('"fercls.FERClassifier"', '"fercls.classifier.FERClassifier"')
+            .encode()
+        )
+
+    old = rewrite_archive(tmp_path / "p.fercls", tmp_path / "old.fercls", former)
+    loaded = fercls.load(old)
+    assert isinstance(loaded.steps[0][1], RandomOverSampler)
+    X = np.zeros((2, 2304), np.float32)
+    np.testing.assert_allclose(loaded.predict_proba(X), pipe.predict_proba(X))

@@ -197,3 +197,17 @@ def test_normalizer_output_is_finite_float32_of_the_same_shape(pixels, method):
 def test_parameters_that_would_overflow_are_refused(make):
     with pytest.raises(ValueError, match="parameter of Pixel"):
         make().fit(np.zeros((1, 4), np.uint8))
+
+
+# Bad input: pixel strings that could shift rows, and None
+def test_a_row_with_a_line_break_cannot_shift_the_next_rows():
+    with pytest.raises(ValueError, match="row 0: .*line break"):
+        parse_pixel_strings(["1 2\n3 4", ""], 2)
+    with pytest.raises(ValueError, match="row 0"):
+        parse_pixel_strings(["1 2\n3 4", "5 6"], 2)
+    assert parse_pixel_strings([" 1 2\n"], 2).tolist() == [[1, 2]]  # edges may be ragged
+
+
+def test_the_parser_refuses_none_clearly():
+    with pytest.raises(ValueError, match="got NoneType"):
+        PixelStringParser().transform(None)

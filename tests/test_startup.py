@@ -8,7 +8,7 @@ import pytest
 
 from fercls._startup import CONVERTER_NOISE, _is_noise, stderr_without
 
-# Lines TensorFlow 2.21 printed at start-up on a machine without a GPU (issue 32).
+# Lines TensorFlow 2.21 printed at start-up on a machine without a GPU.
 START_UP_LINES = [
     b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
     b"I0000 00:00:1796475729.500499   25273 port.cc:153] oneDNN custom operations are on. "

@@ -1,14 +1,12 @@
-"""A battery of malformed inputs against the public API and the CLI.
+"""The Python API against a corpus of malformed inputs (the command line's
+corpus is ``test_cli_corpus.py``; both read the ``malformed_files`` fixture).
 
-Each must be refused with a ValueError/TypeError (CLI: one ``fercls: error:``
-line and a non-zero exit) whose message names what was wrong; none may be
-accepted, and none may surface as an error from deep inside TensorFlow.
+Each must be refused with a ValueError/TypeError whose message names what was
+wrong; none may be accepted, and none may surface as an error from deep inside
+TensorFlow.
 """
 
-import gzip
 import io
-import re
-import zipfile
 
 import numpy as np
 import pytest
@@ -16,7 +14,6 @@ from PIL import Image
 
 import fercls
 from fercls import FaceCropper, FERClassifier, PixelNormalizer, PixelStringParser, load_fer2013
-from fercls.cli import main
 
 FER_ROW = " ".join(["128"] * 2304)
 
@@ -34,52 +31,6 @@ def fitted():
     X = rng.random((20, 16), dtype=np.float32)
     y = np.repeat(["happy", "sad"], 10)
     return FERClassifier("simple", max_iter=1, augment=False, random_state=0).fit(X, y)
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    """Malformed files of every kind, by name."""
-    root = tmp_path_factory.mktemp("malformed")
-    made = {}
-
-    def add(name, data):
-        path = root / name
-        path.write_bytes(data if isinstance(data, bytes) else data.encode())
-        made[name] = path
-
-    add("good.csv", f"emotion,pixels,Usage\n3,{FER_ROW},PrivateTest\n4,{FER_ROW},PrivateTest\n")
-    add("no_columns.csv", "a,b\n1,2\n")
-    add("bad_emotion.csv", f"emotion,pixels,Usage\n9,{FER_ROW},Training\n")
-    add("short_row.csv", "emotion,pixels,Usage\n0,1 2 3,Training\n")
-    add("bad_usage.csv", f"emotion,pixels,Usage\n0,{FER_ROW},Validation\n")
-    add("binary.csv", bytes(range(256)) * 4)
-    add("truncated.csv.gz", gzip.compress(f"emotion,pixels\n0,{FER_ROW}\n".encode())[:40])
-    add("notes.txt", "hello")
-    add("corrupt.png", png(np.zeros((48, 48)))[:30])
-    add("not_an_image.jpg", "just text")
-    add("empty.png", b"")
-
-    def add_zip(name, entries):
-        path = root / name
-        with zipfile.ZipFile(path, "w") as archive:
-            for entry, data in entries.items():
-                archive.writestr(entry, data)
-        made[name] = path
-
-    good = png(np.zeros((48, 48)))
-    add_zip("layout.zip", {"faces/img1.png": good, "readme.txt": "x"})
-    add_zip("traversal.zip", {"../train/happy/Training_1.png": good})
-    add_zip("absolute.zip", {"/train/happy/Training_1.png": good})
-    add_zip("emotion_folder.zip", {"train/joyful/Training_1.png": good})
-    add_zip("truncated_image.zip", {"train/happy/Training_1.png": good[:40]})
-    add_zip("wrong_size.zip", {"train/happy/Training_1.png": png(np.zeros((64, 64)))})
-    add_zip("text_image.zip", {"train/happy/Training_1.png": b"not an image"})
-    # A decompression bomb: a 12,000 x 12,000 PNG compresses to ~140 kB.
-    add_zip("bomb.zip", {"train/happy/Training_1.png": png(np.zeros((12000, 12000)))})
-    bomb = root / "bomb.png"
-    Image.new("L", (12000, 12000)).save(bomb)
-    made["bomb.png"] = bomb
-    return made
 
 
 # (name, call, exception, message pattern). The call receives (fitted, files).
@@ -457,47 +408,6 @@ API_CASES = [
     "call, exception, pattern",
     [pytest.param(c, e, p, id=name) for name, c, e, p in API_CASES],
 )
-def test_api_refuses_malformed_input(fitted, files, call, exception, pattern):
+def test_api_refuses_malformed_input(fitted, malformed_files, call, exception, pattern):
     with pytest.raises(exception, match=pattern):
-        call(fitted, files)
-
-
-CLI_CASES = [
-    ("info: missing data", ["info", "nowhere.zip"], r"nowhere\.zip"),
-    ("info: data of the wrong layout", ["info", "{layout.zip}"], r"no images in the Kaggle layout"),
-    ("info: traversal", ["info", "{traversal.zip}"], r"unsafe entry name"),
-    ("train: CSV without columns", ["train", "{no_columns.csv}"], r"missing column"),
-    (
-        "evaluate: not a model",
-        ["evaluate", "{good.csv}", "--model", "{notes.txt}"],
-        r"not a .fercls archive or a saved model folder",
-    ),
-    (
-        "evaluate: data zip as model",
-        ["evaluate", "{good.csv}", "--model", "{layout.zip}"],
-        r"not a fercls archive",
-    ),
-    ("predict: corrupt image", ["predict", "{corrupt.png}"], r"corrupt\.png"),
-    ("predict: text as image", ["predict", "{not_an_image.jpg}"], r"not_an_image\.jpg"),
-    ("predict: bomb", ["predict", "{bomb.png}"], r"too large|pixels"),
-    ("predict: missing image", ["predict", "nowhere.png"], r"nowhere\.png"),
-    (
-        "predict --detect-faces: corrupt",
-        ["predict", "--detect-faces", "{corrupt.png}"],
-        r"corrupt\.png",
-    ),
-    ("video: missing file", ["video", "nowhere.mp4", "--output", "out.mp4"], r"nowhere\.mp4"),
-    ("video: not a video", ["video", "{notes.txt}", "--output", "{out}"], r"notes\.txt"),
-]
-
-
-@pytest.mark.parametrize("argv, pattern", [pytest.param(a, p, id=name) for name, a, p in CLI_CASES])
-def test_cli_refuses_malformed_input_with_one_line(capsys, files, tmp_path, argv, pattern):
-    names = {f"{{{name}}}": str(path) for name, path in files.items()}
-    names["{out}"] = str(tmp_path / "out.mp4")
-    code = main([names.get(a, a) for a in argv])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 1
-    assert len(err) == 1 and err[0].startswith("fercls: error: "), err
-    assert re.search(pattern, err[0]), err[0]
-    assert not (tmp_path / "out.mp4").exists(), "a failed command must not leave output"
+        call(fitted, malformed_files)
