@@ -70,6 +70,7 @@ def main():
         json.dumps(
             {
                 "benchmark": "face_crop_margin",
+                "detector": "haar",
                 "images": int(args.n),
                 "detected": int(len(boxes)),
                 "median_box_xywh": np.round(median, 3).tolist(),
