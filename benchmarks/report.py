@@ -4,8 +4,10 @@
     python benchmarks/report.py --run    # run every benchmark first (about 25 min on 2 cores)
 
 Each benchmark script prints one JSON line; --run stores it in
-benchmarks/results/<name>.json. Training-accuracy runs (fer2013_accuracy.py)
-take an hour and are recorded in docs/model_card.md instead.
+benchmarks/results/<name>.json. SCRIPTS are the benchmarks --run runs;
+NOT_RUN names the others in this folder and why. Training and its accuracy
+figures live in training/ (hours, not minutes) and are recorded in
+docs/model_card.md instead.
 """
 
 import argparse
@@ -30,7 +32,17 @@ SCRIPTS = [
     "video_fps",
     "hard_faces",
     "dask_predict",
+    "precision_throughput",
 ]
+#: The other scripts in benchmarks/, and why ``--run`` leaves them out.
+NOT_RUN = {
+    "face_crop_margin": "measures the framing constants written into fercls.faces, once "
+    "per detector (--detector mtcnn > results/face_framing.json, --detector haar > "
+    "results/face_framing_haar.json); rerun by hand when a detector changes",
+    "child_process": "not a benchmark: runs a measurement in a fresh process for "
+    "fit_memory and load_data",
+    "report": "this script: it renders the results of the others",
+}
 
 
 def run_all():
@@ -55,7 +67,7 @@ def load(name):
 
 
 def machine():
-    from fer2013_accuracy import cpu_name
+    from fercls._machine import cpu_name
 
     return (
         f"{cpu_name()}, {os.cpu_count()} cores, {platform.system()}, "
@@ -150,6 +162,16 @@ def ratio_rows(r):
                 f"**{d['speedup']}×** ({d['two_workers_seconds']} s vs {d['one_process_seconds']} s),"
                 f" identical: {d['identical']}",
                 "identical to `predict`",
+            )
+        )
+    if t := r.get("precision_throughput"):
+        speeds = t["images_per_second"]
+        rows.append(
+            (
+                f"Training throughput, `mixed_bfloat16` vs float32, {t['architecture']}",
+                f"**{t['bfloat16_speedup']}×** ({speeds['mixed_bfloat16']} vs"
+                f" {speeds['float32']} images/s; CPU BF16: {', '.join(t['cpu_bf16']) or 'none'})",
+                "faster where the CPU has BF16",
             )
         )
     if load_ := r.get("load_data"):

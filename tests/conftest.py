@@ -49,7 +49,7 @@ def fer_bunch(fer_zip):
 # The outer loop: whole-data tests, scripts and docs run end to end (and tests that
 # start TensorFlow in other processes, marked where they are). The inner
 # loop leaves them out: python -m pytest -m "not slow".
-SLOW_MODULES = {"test_examples.py", "test_benchmarks.py", "test_readme.py"}
+SLOW_MODULES = {"test_examples.py", "test_training_scripts.py", "test_readme.py"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+TRAINING = Path(__file__).resolve().parents[1] / "training"
 
 
 def script(name):
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, TRAINING / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -50,11 +50,11 @@ def test_a_recorded_run_keeps_its_figures_and_a_command_without_save(tmp_path):
     record = script("record_ablation")
     run = fake_run(
         tmp_path / "run",
-        "python /somewhere/benchmarks/fer2013_accuracy.py --minutes 30 --save /tmp/x --ema 0.999",
+        "python /somewhere/training/fer2013_accuracy.py --minutes 30 --save /tmp/x --ema 0.999",
     )
     path = record.record(run, "02_ema", "EMA 0.999", out=tmp_path / "ablations")
     row = json.loads(path.read_text())
-    assert row["command"] == "python benchmarks/fer2013_accuracy.py --minutes 30 --ema 0.999"
+    assert row["command"] == "python training/fer2013_accuracy.py --minutes 30 --ema 0.999"
     assert row["change"] == "EMA 0.999" and row["private_accuracy"] == 0.625
     assert "history" not in row
 
@@ -62,13 +62,13 @@ def test_a_recorded_run_keeps_its_figures_and_a_command_without_save(tmp_path):
 @pytest.mark.parametrize(
     "command",
     [
-        "/venv/bin/python3 -u benchmarks/fer2013_accuracy.py --minutes 30 --ema 0.999",
+        "/venv/bin/python3 -u training/fer2013_accuracy.py --minutes 30 --ema 0.999",
         "fer2013_accuracy.py --minutes 30 --save 'my runs/x' --ema 0.999",
     ],
 )
 def test_a_recorded_command_runs_the_benchmark_with_python_whatever_launched_it(command):
     reproducible = script("record_ablation").reproducible_command(command)
-    assert reproducible == "python benchmarks/fer2013_accuracy.py --minutes 30 --ema 0.999"
+    assert reproducible == "python training/fer2013_accuracy.py --minutes 30 --ema 0.999"
 
 
 def test_a_command_that_is_not_the_benchmark_is_refused():
@@ -79,7 +79,7 @@ def test_a_command_that_is_not_the_benchmark_is_refused():
 def test_the_ablation_table_lists_runs_in_name_order_with_the_tta_best_on_publictest(tmp_path):
     record, card = script("record_ablation"), script("model_card")
     out = tmp_path / "ablations"
-    command = "python benchmarks/fer2013_accuracy.py --minutes 30 --save /tmp/x"
+    command = "python training/fer2013_accuracy.py --minutes 30 --save /tmp/x"
     record.record(fake_run(tmp_path / "a", command), "01_base", "baseline", out=out)
     record.record(
         fake_run(tmp_path / "b", command + " --augment crop", private_accuracy=0.6),
@@ -90,14 +90,14 @@ def test_the_ablation_table_lists_runs_in_name_order_with_the_tta_best_on_public
     section = card.ablation_section(out)
     assert section.index("| 1 | baseline |") < section.index("| 2 | crops |")
     assert '| **62.50%** | 61.38% | `"zoom_flip"`: 62.64% / 64.64% |' in section
-    assert "2. `python benchmarks/fer2013_accuracy.py --minutes 30 --augment crop`" in section
+    assert "2. `python training/fer2013_accuracy.py --minutes 30 --augment crop`" in section
     assert card.ablation_section(tmp_path / "none") == ""
 
 
 def test_the_recipe_names_each_runs_augmentation_from_its_command():
     card = script("model_card")
-    warp = {"command": "python benchmarks/fer2013_accuracy.py --minutes 55"}
-    crop = {"command": "python benchmarks/fer2013_accuracy.py --minutes 45 --augment crop"}
+    warp = {"command": "python training/fer2013_accuracy.py --minutes 55"}
+    crop = {"command": "python training/fer2013_accuracy.py --minutes 45 --augment crop"}
     assert card.augmentations([warp, warp]) == card.AUGMENTATION_PHRASES["warp"]
     phrase = card.augmentations([warp, warp, crop])
     assert phrase.startswith("runs 1, 2: horizontal flip, ±10° rotation")

@@ -29,6 +29,13 @@ import numpy as np
 from ._io import parse_json, read_zip_member, short_reason
 from .architectures import import_keras
 
+
+class ModelFileError(ValueError):
+    """A model file, or the fitted state read from one, is damaged, malformed,
+    hostile or contradicts itself. The message starts with where it came from
+    (the file, and the part of it), so callers pass it on unchanged."""
+
+
 # Generous limits: the largest built-in network (vgg) has 4.8 M parameters
 # and FER2013 has 7 classes. At these limits a load stays under the memory
 # ceiling the security guide states (docs/guide/security.md).
@@ -73,9 +80,9 @@ def check_network_size(build, where: str) -> None:
     try:
         n = count_parameters(build)
     except Exception as exc:  # Keras raises many types for a description it cannot build
-        raise ValueError(f"{where}: cannot build the network ({short_reason(exc)})") from None
+        raise ModelFileError(f"{where}: cannot build the network ({short_reason(exc)})") from None
     if n > MAX_PARAMETERS:
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: the network has {n:,} parameters, more than the limit of "
             f"{MAX_PARAMETERS:,}; not loaded"
         )
@@ -96,7 +103,7 @@ def load_keras_file(path: Path, where: str):
             return keras.saving.load_model(path, compile=True, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a damaged or unsafe file
         # Keras's refusals run to a hundred lines; the first says what was wrong.
-        raise ValueError(f"{where}: cannot load the network ({short_reason(exc)})") from None
+        raise ModelFileError(f"{where}: cannot load the network ({short_reason(exc)})") from None
 
 
 def _keras_config(path: Path, where: str) -> dict:
@@ -106,10 +113,10 @@ def _keras_config(path: Path, where: str) -> dict:
                 archive, "config.json", where, max_bytes=MAX_NETWORK_CONFIG_BYTES
             )
     except zipfile.BadZipFile as exc:
-        raise ValueError(f"{where}: not a .keras file ({exc})") from None
+        raise ModelFileError(f"{where}: not a .keras file ({exc})") from None
     config = parse_json(data, f"{where}: config.json")
     if config.get("class_name") not in ("Functional", "Sequential", "Model"):
-        raise ValueError(f"{where}: holds a {config.get('class_name')!r}, not a Keras model")
+        raise ModelFileError(f"{where}: holds a {config.get('class_name')!r}, not a Keras model")
     return config
 
 
@@ -122,25 +129,25 @@ def check_classes(classes, where: str) -> np.ndarray:
     except (ValueError, TypeError):  # ragged or mixed nesting
         classes = None
     if classes is None or classes.ndim != 1 or classes.dtype.kind not in "iuUO":
-        raise ValueError(f"{where}: classes_ must be a list of labels, got {found!r:.80}")
+        raise ModelFileError(f"{where}: classes_ must be a list of labels, got {found!r:.80}")
     if not 2 <= len(classes) <= MAX_CLASSES:
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: {len(classes):,} classes_; expected 2 to {MAX_CLASSES:,} labels"
         )
     if classes.dtype.kind == "O" and not all(isinstance(c, str) for c in classes):
-        raise ValueError(f"{where}: classes_ must all be strings or all be ints")
+        raise ModelFileError(f"{where}: classes_ must all be strings or all be ints")
     if classes.dtype.kind in "UO" and max(len(c) for c in classes.tolist()) > MAX_LABEL_CHARS:
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: a label in classes_ is longer than {MAX_LABEL_CHARS} characters"
         )
     if classes.dtype.kind in "UO":
         classes = classes.astype(str)  # the narrowest string dtype that holds them
     if len(np.unique(classes)) != len(classes):
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: classes_ must be distinct labels, got {classes.tolist()!r:.200}"
         )
     if not np.array_equal(np.sort(classes), classes):
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: classes_ must be sorted (the network's outputs are in sorted order), "
             f"got {classes.tolist()!r:.200}"
         )
@@ -151,7 +158,7 @@ def check_feature_count(estimator, where: str) -> None:
     """A learned ``n_features_in_`` (every fitted transformer has one) is a positive int."""
     n = getattr(estimator, "n_features_in_", 1)
     if not _is_int(n) or n < 1:
-        raise ValueError(f"{where}: n_features_in_ must be a positive int, got {n!r:.80}")
+        raise ModelFileError(f"{where}: n_features_in_ must be a positive int, got {n!r:.80}")
 
 
 def check_image_shape(shape, where: str) -> tuple[int, int]:
@@ -161,9 +168,9 @@ def check_image_shape(shape, where: str) -> tuple[int, int]:
         or len(shape) != 2
         or not all(_is_int(v) and v > 0 for v in shape)
     ):
-        raise ValueError(f"{where}: image_shape_ must be two positive ints, got {shape!r:.80}")
+        raise ModelFileError(f"{where}: image_shape_ must be two positive ints, got {shape!r:.80}")
     if shape[0] * shape[1] > MAX_IMAGE_PIXELS:
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: image_shape_ {tuple(shape)} has more than {MAX_IMAGE_PIXELS:,} pixels"
         )
     return int(shape[0]), int(shape[1])
@@ -184,10 +191,10 @@ def check_training_record(estimator, where: str) -> None:
     start reads, with the types and ranges training gives them."""
     n_iter = getattr(estimator, "n_iter_", 0)
     if not _is_int(n_iter) or n_iter < 0:
-        raise ValueError(f"{where}: n_iter_ must be an int >= 0, got {n_iter!r:.80}")
+        raise ModelFileError(f"{where}: n_iter_ must be an int >= 0, got {n_iter!r:.80}")
     best = getattr(estimator, "best_iteration_", None)
     if best is not None and (not _is_int(best) or not 0 <= best <= max(n_iter, 1)):
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: best_iteration_ must be None or an int from 0 to n_iter_={n_iter}, "
             f"got {best!r:.80}"
         )
@@ -196,13 +203,15 @@ def check_training_record(estimator, where: str) -> None:
         isinstance(k, str) and isinstance(v, list) and all(_is_number(x) for x in v)
         for k, v in history.items()
     ):
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: history_ must map names to lists of numbers, got {history!r:.80}"
         )
     if hasattr(estimator, "_seed_"):
         seed = estimator._seed_
         if not _is_int(seed) or not _SEED_RANGE[0] <= seed <= _SEED_RANGE[1]:
-            raise ValueError(f"{where}: _seed_ must be an int in {_SEED_RANGE}, got {seed!r:.80}")
+            raise ModelFileError(
+                f"{where}: _seed_ must be an int in {_SEED_RANGE}, got {seed!r:.80}"
+            )
 
 
 def check_fitted_state(estimator, where):
@@ -219,33 +228,33 @@ def check_fitted_state(estimator, where):
     learned = [k for k in ("classes_", "image_shape_", "n_features_in_") if hasattr(estimator, k)]
     if not hasattr(estimator, "model_"):
         if learned:
-            raise ValueError(f"{where}: has {', '.join(learned)} but no network")
+            raise ModelFileError(f"{where}: has {', '.join(learned)} but no network")
         return
     missing = sorted({"classes_", "image_shape_", "n_features_in_"} - set(learned))
     if missing:
-        raise ValueError(f"{where}: a network without {', '.join(missing)}")
+        raise ModelFileError(f"{where}: a network without {', '.join(missing)}")
     estimator.classes_ = check_classes(estimator.classes_, where)
     outputs = estimator.model_.output_shape[-1]
     if outputs != len(estimator.classes_):
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: {len(estimator.classes_)} classes_ but the network has {outputs} outputs"
         )
     shape = check_image_shape(estimator.image_shape_, where)
     expected = (*shape, 1)
     if tuple(estimator.model_.input_shape[1:]) != expected:
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: image_shape_ {shape} but the network takes inputs of shape "
             f"{tuple(estimator.model_.input_shape[1:])}"
         )
     if not _is_int(estimator.n_features_in_) or estimator.n_features_in_ != shape[0] * shape[1]:
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: n_features_in_={estimator.n_features_in_!r:.40} but image_shape_ "
             f"{shape} has {shape[0] * shape[1]} pixels"
         )
     check_training_record(estimator, where)
     for weight in estimator.model_.weights:
         if not np.isfinite(np.asarray(weight.numpy(), dtype=np.float64)).all():
-            raise ValueError(f"{where}: the network's weight {weight.path!r} is not finite")
+            raise ModelFileError(f"{where}: the network's weight {weight.path!r} is not finite")
     _check_probe(estimator.model_, expected, where)
 
 
@@ -258,11 +267,11 @@ def _check_probe(network, shape, where: str) -> None:
     try:
         proba = np.asarray(network(probe, training=False), dtype=np.float64)
     except Exception as exc:  # a network that cannot run is as bad as one that overflows
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: the network fails on a probe image ({short_reason(exc)})"
         ) from None
     if not np.isfinite(proba).all():
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: the network's probabilities are not finite on a probe image "
             "(weights large enough to overflow); not loaded"
         )

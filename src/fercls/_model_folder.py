@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ._io import OutputFolder, parse_json, read_regular_file, short_reason
-from ._model_files import check_classes, check_image_shape, check_network_size
+from ._model_files import ModelFileError, check_classes, check_image_shape, check_network_size
 from .architectures import ARCHITECTURES, build_network
 
 METADATA = "model.json"
@@ -58,6 +58,8 @@ def network_for(params, image_shape, classes):
         params["architecture"],
         (*image_shape, 1),
         len(classes),
+        # Folders saved before `augment` was a parameter were trained with the
+        # warps (True), whatever the estimator's default is now.
         augment=params.get("augment", True),
         seed=0,
         precision="float32",
@@ -81,13 +83,15 @@ def read_model_folder(directory, check_params: Callable[[dict], None]) -> Folder
         params, classes, shape = _checked_metadata(metadata, str(meta_path), check_params)
         history = _checked_history(metadata, str(meta_path))
     except (KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
-        raise ValueError(f"{meta_path}: malformed model metadata ({short_reason(exc)})") from None
+        raise ModelFileError(
+            f"{meta_path}: malformed model metadata ({short_reason(exc)})"
+        ) from None
     check_network_size(lambda: network_for(params, shape, classes), str(meta_path))
     network = network_for(params, shape, classes)
     try:
         network.load_weights(directory / WEIGHTS)
     except Exception as exc:  # h5py and Keras raise many types for a damaged file
-        raise ValueError(
+        raise ModelFileError(
             f"{directory / WEIGHTS}: cannot load the weights ({short_reason(exc)})"
         ) from None
     return FolderModel(network, params, classes, shape, metadata, history)
@@ -97,7 +101,7 @@ def _read_metadata(meta_path: Path) -> dict:
     data = read_regular_file(meta_path, max_bytes=MAX_METADATA_BYTES)
     metadata = parse_json(data, str(meta_path))
     if metadata.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
+        raise ModelFileError(
             f"{meta_path}: format_version {metadata.get('format_version')!r}, "
             f"expected {FORMAT_VERSION}"
         )
@@ -109,36 +113,36 @@ def _checked_metadata(metadata: dict, where: str, check_params: Callable[[dict],
     is built; every error a ValueError starting with ``where``."""
     for key in ("params", "classes", "image_shape", "normalization", "n_iter", "best_iteration"):
         if key not in metadata:
-            raise ValueError(f"{where}: no {key!r} entry; not a model saved by fercls")
+            raise ModelFileError(f"{where}: no {key!r} entry; not a model saved by fercls")
     params = metadata["params"]
     if not isinstance(params, dict):
-        raise ValueError(f"{where}: params must be an object, got {params!r:.80}")
+        raise ModelFileError(f"{where}: params must be an object, got {params!r:.80}")
     params = dict(params)
     if params.get("image_shape") is not None:
         params["image_shape"] = tuple(params["image_shape"])
     if params.get("architecture") not in ARCHITECTURES:
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: unknown architecture {params.get('architecture')!r:.80}; "
             f"expected one of {', '.join(ARCHITECTURES)}"
         )
     try:
         check_params(params)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{where}: bad params ({short_reason(exc)})") from None
+        raise ModelFileError(f"{where}: bad params ({short_reason(exc)})") from None
     if metadata["normalization"] not in NORMALIZATIONS:
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: normalization {metadata['normalization']!r:.80}; expected "
             f"{' or '.join(NORMALIZATIONS)}"
         )
     classes = metadata["classes"]
     if not isinstance(classes, list):
-        raise ValueError(f"{where}: classes must be a list of labels, got {classes!r:.80}")
+        raise ModelFileError(f"{where}: classes must be a list of labels, got {classes!r:.80}")
     classes = check_classes(classes, where)
     shape = check_image_shape(metadata["image_shape"], where)
     for key in ("n_iter", "best_iteration"):
         value = metadata[key]
         if not (type(value) is int or (key == "best_iteration" and value is None)):
-            raise ValueError(f"{where}: {key} must be an int, got {value!r:.80}")
+            raise ModelFileError(f"{where}: {key} must be an int, got {value!r:.80}")
     return params, classes, shape
 
 
@@ -148,5 +152,5 @@ def _checked_history(metadata: dict, where: str) -> dict:
     card = metadata.get("card", {})
     history = card.get("history", {}) if isinstance(card, dict) else {}
     if not isinstance(history, dict):
-        raise ValueError(f"{where}: card.history must be an object, got {history!r:.80}")
+        raise ModelFileError(f"{where}: card.history must be an object, got {history!r:.80}")
     return history

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+from ._machine import cpu_flags
 from ._startup import import_keras
 
 
@@ -18,17 +19,6 @@ def resolve_precision(precision: str) -> str:
     if tf.config.list_physical_devices("GPU"):
         return "float32"
     return "mixed_bfloat16" if cpu_flags() & {"avx512_bf16", "amx_bf16"} else "float32"
-
-
-def cpu_flags() -> set:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 @contextmanager

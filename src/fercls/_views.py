@@ -10,7 +10,7 @@ from .architectures import CROP_WINDOW, crop_size
 # side) and enlarges it back. On four CPU-trained vgg_small models (the bundled
 # one, two earlier stages of it, a 30-minute run), this view with its mirror beat
 # "flip" by 0.8 to 1.8 points on PublicTest, the selection split
-# (benchmarks/tta_accuracy.py). Crops shifted by 2-3 pixels, tried on the bundled
+# (training/tta_accuracy.py). Crops shifted by 2-3 pixels, tried on the bundled
 # model's previous weights, did not help.
 ZOOM_CROP = CROP_WINDOW  # the window crop-trained networks see: one constant for both
 TEST_TIME_AUGMENTATIONS = ("flip", "zoom_flip", "ten_crop")

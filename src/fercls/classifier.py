@@ -38,7 +38,13 @@ from ._tracing import expected_retracing, traced_forward
 from ._views import TEST_TIME_AUGMENTATIONS, augmented_views
 from .architectures import ARCHITECTURES, AUGMENTATIONS, build_network, import_keras
 
-__all__ = ["FERClassifier", "TEST_TIME_AUGMENTATIONS", "final_classifier", "resolve_precision"]
+__all__ = [
+    "FERClassifier",
+    "TEST_TIME_AUGMENTATIONS",
+    "final_classifier",
+    "rebuild_in_precision",
+    "resolve_precision",
+]
 
 # Images per forward pass at prediction: large enough for throughput, small
 # enough that activations of the default network stay well under 1 GB.
@@ -158,9 +164,10 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
         and ``"mixed_bfloat16"`` (recent GPUs and CPUs with AMX/AVX-512 BF16)
         compute in 16 bits and keep float32 weights; the softmax stays float32.
         ``"auto"``: bfloat16 where the CPU has native BF16 instructions and no
-        GPU is visible, float32 elsewhere. On a 2-core AVX-512 BF16 CPU,
-        bfloat16 trained ``vgg_small`` 1.34x faster
-        (``benchmarks/precision_throughput.py``) and as accurately; it stays
+        GPU is visible, float32 elsewhere. On a 2-core CPU with AMX,
+        bfloat16 trained ``vgg_small`` 1.39× faster
+        (``benchmarks/results/precision_throughput.json``) and as accurately
+        (``docs/model_card.md``); it stays
         opt-in because a seed then gives different models on different CPUs.
     test_time_augmentation : {"flip", "zoom_flip", "ten_crop"} or None, default=None
         Average the probabilities of several views of each image at
@@ -802,6 +809,30 @@ def _unpickle_network(data):
             "ignore", message=r"Skipping variable loading for optimizer .* has 2 variables"
         )
         return pickle.loads(data)
+
+
+def rebuild_in_precision(classifier: FERClassifier, precision: str) -> FERClassifier:
+    """A fitted copy of ``classifier`` whose network is built under the Keras dtype
+    policy ``precision``, with the same weights and fitted state: a bfloat16 model
+    exported (or measured) as the float32 it ships as, or a float32 model warm-started
+    in bfloat16."""
+    network = build_network(
+        classifier.architecture,
+        (*classifier.image_shape_, 1),
+        len(classifier.classes_),
+        augment=classifier.augment,
+        seed=0,
+        precision=precision,
+    )
+    network.set_weights(classifier.model_.get_weights())
+    return FERClassifier.from_keras(
+        network,
+        classifier.classes_,
+        n_iter=classifier.n_iter_,
+        best_iteration=classifier.best_iteration_,
+        history=classifier.history_,
+        **{**classifier.get_params(), "precision": precision},
+    )
 
 
 def final_classifier(estimator) -> FERClassifier | None:

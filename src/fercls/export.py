@@ -201,13 +201,14 @@ def standalone_network(model, *, float32=False):
     from sklearn.utils.validation import check_is_fitted
 
     from .architectures import import_keras
+    from .classifier import rebuild_in_precision
 
     keras = import_keras()
     classifier, normalizer = _split_model(model)
     check_is_fitted(classifier)
     network = classifier.model_
     if float32 and network.dtype_policy.name != "float32":
-        network = _in_float32(classifier)
+        network = rebuild_in_precision(classifier, "float32").model_
     inputs = keras.Input((*classifier.image_shape_, 1), name="pixels")
     if normalizer is None or normalizer.method == "scale":
         # A bare classifier was trained on pixels in [0, 1]: scale as PixelNormalizer does.
@@ -223,22 +224,6 @@ def standalone_network(model, *, float32=False):
     # Columns stay in classes_ order, the order of predict_proba: one order everywhere.
     labels = np.asarray(classifier.classes_).tolist()
     return keras.Model(inputs, outputs, name="fercls_export"), labels
-
-
-def _in_float32(classifier):
-    """``classifier``'s network rebuilt under the float32 policy, same weights."""
-    from .architectures import build_network
-
-    network = build_network(
-        classifier.architecture,
-        (*classifier.image_shape_, 1),
-        len(classifier.classes_),
-        augment=classifier.augment,
-        seed=0,
-        precision="float32",
-    )
-    network.set_weights(classifier.model_.get_weights())
-    return network
 
 
 def _to_tflite(network, quantize, representative_data) -> bytes:

@@ -37,6 +37,7 @@ from ._io import (
 )
 from ._model_files import (
     MAX_LABEL_CHARS,
+    ModelFileError,
     check_classes,
     check_feature_count,
     check_fitted_state,
@@ -335,7 +336,9 @@ def load_checkpoint(path):
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path}: not a fercls archive (expected a zip written by fercls.save)")
+        raise ModelFileError(
+            f"{path}: not a fercls archive (expected a zip written by fercls.save)"
+        )
     try:
         with zipfile.ZipFile(path) as archive, tempfile.TemporaryDirectory() as scratch:
             # Sizes and names before any member is read; then "is it ours?"; then the rest.
@@ -348,13 +351,15 @@ def load_checkpoint(path):
                 )
                 resume = _read_resume(manifest, archive, path)
             except _MALFORMED as exc:
-                raise ValueError(f"{path}: malformed {MANIFEST} ({short_reason(exc)})") from None
+                raise ModelFileError(
+                    f"{path}: malformed {MANIFEST} ({short_reason(exc)})"
+                ) from None
+            except ModelFileError:
+                raise  # it names the file and the part already
             except ValueError as exc:
-                if str(exc).startswith(str(path)):
-                    raise
-                raise ValueError(f"{path}: malformed {MANIFEST} ({exc})") from None
+                raise ModelFileError(f"{path}: malformed {MANIFEST} ({exc})") from None
     except zipfile.BadZipFile as exc:
-        raise ValueError(f"{path}: damaged archive ({exc})") from None
+        raise ModelFileError(f"{path}: damaged archive ({exc})") from None
     return estimator, resume
 
 
@@ -364,7 +369,7 @@ def _check_archive(archive: zipfile.ZipFile, path: Path) -> None:
     names = archive.namelist()
     if len(set(names)) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
-        raise ValueError(
+        raise ModelFileError(
             f"{path}: the archive holds {', '.join(twice)} more than once; tools disagree "
             "on which copy is read, so it is not loaded"
         )
@@ -374,18 +379,18 @@ def _check_flat(archive: zipfile.ZipFile, path: Path) -> None:
     # fercls writes flat archives; anything in a folder was not written by save().
     for info in archive.infolist():
         if len(PurePosixPath(info.filename).parts) != 1:
-            raise ValueError(f"{path}: unexpected entry {info.filename!r} in archive")
+            raise ModelFileError(f"{path}: unexpected entry {info.filename!r} in archive")
 
 
 def _read_manifest(archive: zipfile.ZipFile, path: Path) -> dict:
     if MANIFEST not in archive.namelist():
-        raise ValueError(f"{path}: not a fercls archive (no {MANIFEST} inside)")
+        raise ModelFileError(f"{path}: not a fercls archive (no {MANIFEST} inside)")
     data = read_zip_member(archive, MANIFEST, path, max_bytes=MAX_MANIFEST_BYTES)
     manifest = parse_json(data, f"{path}: {MANIFEST}")
     if manifest.get("format") != FORMAT:
-        raise ValueError(f"{path}: {MANIFEST} does not describe a fercls archive")
+        raise ModelFileError(f"{path}: {MANIFEST} does not describe a fercls archive")
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
+        raise ModelFileError(
             f"{path}: format_version {manifest.get('format_version')!r}; this fercls "
             f"({__version__}) reads version {FORMAT_VERSION}"
         )
@@ -396,15 +401,17 @@ def _build(description, archive, scratch: Path, path: Path, *, where: str):
     found = description.get("class") if isinstance(description, dict) else description
     name = _FORMER_NAMES.get(found, found) if isinstance(found, str) else found
     if name not in _ALLOWED:
-        raise ValueError(f"{path}: {where}: class {found!r} is not one fercls.load creates")
+        raise ModelFileError(f"{path}: {where}: class {found!r} is not one fercls.load creates")
     cls = _public_class(name)
     params = _decode(description.get("params", {}))
     if not isinstance(params, dict):
-        raise ValueError(f"{path}: {where}: params must be an object, got {type(params).__name__}")
+        raise ModelFileError(
+            f"{path}: {where}: params must be an object, got {type(params).__name__}"
+        )
     if name in _PIPELINES:
         if params.get("memory") is not None:
             # A cache folder from a file would make fit write (and later load) pickles there.
-            raise ValueError(
+            raise ModelFileError(
                 f"{path}: {where}: memory={params['memory']!r}; fercls.load only creates "
                 "pipelines without a cache (memory=None)"
             )
@@ -412,7 +419,7 @@ def _build(description, archive, scratch: Path, path: Path, *, where: str):
         if not isinstance(steps, list) or not all(
             isinstance(s, list) and len(s) == 2 and isinstance(s[0], str) for s in steps
         ):
-            raise ValueError(f"{path}: {where}: steps must be a list of [name, step] pairs")
+            raise ModelFileError(f"{path}: {where}: steps must be a list of [name, step] pairs")
         steps = [
             (name, _build(step, archive, scratch, path, where=f"{where}.{name}"))
             for name, step in steps
@@ -424,10 +431,10 @@ def _build(description, archive, scratch: Path, path: Path, *, where: str):
         estimator._validate_params()  # a file's parameters are input like any other
     state = _decode(description.get("state", {}))
     if not isinstance(state, dict):
-        raise ValueError(f"{path}: {where}: state must be an object")
+        raise ModelFileError(f"{path}: {where}: state must be an object")
     for key, value in state.items():
         if not isinstance(key, str) or not _STATE_NAME.match(key) or key == "model_":
-            raise ValueError(f"{path}: {where}: unexpected attribute {key!r}")
+            raise ModelFileError(f"{path}: {where}: unexpected attribute {key!r}")
         setattr(estimator, key, value)
     if "classes_" in state and "network" in description:
         check_classes(state["classes_"], f"{path}: {where}")  # bounded before any build
@@ -457,7 +464,7 @@ def _check_fitted_together(steps, where: str) -> None:
     for name, step in steps[:-1]:
         # Samplers act only in fit; at prediction they are skipped.
         if not hasattr(step, "fit_resample") and not fitted(step):
-            raise ValueError(f"{where}: the last step is fitted but step {name!r} is not")
+            raise ModelFileError(f"{where}: the last step is fitted but step {name!r} is not")
 
 
 def _load_network(archive, name: str, scratch: Path, path: Path):
@@ -465,7 +472,7 @@ def _load_network(archive, name: str, scratch: Path, path: Path):
 
     import_keras()  # the thread rule before TensorFlow starts
     if not isinstance(name, str) or name not in archive.namelist():
-        raise ValueError(f"{path}: archive lacks its network file {name!r}")
+        raise ModelFileError(f"{path}: archive lacks its network file {name!r}")
     target = scratch / PurePosixPath(name).name
     target.write_bytes(read_zip_member(archive, name, path, max_bytes=MAX_ARCHIVE_BYTES))
     return load_keras_file(target, f"{path}: network {name!r}")
@@ -476,12 +483,14 @@ def _read_resume(manifest, archive, path):
         return None
     resume = _decode(manifest["resume"])
     if not isinstance(resume, dict):
-        raise ValueError(f"{path}: resume state must be an object")
+        raise ModelFileError(f"{path}: resume state must be an object")
     if "best-weights.npz" in archive.namelist():
         data = read_zip_member(archive, "best-weights.npz", path, max_bytes=MAX_ARCHIVE_BYTES)
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as npz:
                 resume["best_weights"] = [npz[f"arr_{i}"] for i in range(len(npz.files))]
         except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
-            raise ValueError(f"{path}: damaged best-weights.npz ({short_reason(exc)})") from None
+            raise ModelFileError(
+                f"{path}: damaged best-weights.npz ({short_reason(exc)})"
+            ) from None
     return resume

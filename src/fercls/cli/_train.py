@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import write_atomic
+from .._recipe import protocol_params
 from ..labels import EMOTIONS
 from ._shared import (
     CommandError,
@@ -14,6 +15,11 @@ from ._shared import (
     positive_int,
     warn_if_collapsed,
 )
+
+#: The one recipe (shared with training/fer2013_accuracy.py) gives the defaults.
+_RECIPE = protocol_params()
+#: --augment's choices: the estimator's augment values, "none" for False.
+_AUGMENT = {"crop": "crop", "warp": "warp", "none": False}
 
 
 def add_parser(commands, common) -> None:
@@ -27,14 +33,24 @@ def add_parser(commands, common) -> None:
     train.add_argument("data", type=Path)
     train.add_argument(
         "--architecture",
-        default="vgg_small",
+        default=_RECIPE["architecture"],
         help="vgg, vgg_small or simple (default: %(default)s)",
     )
     train.add_argument(
-        "--max-iter", type=positive_int, default=30, help="epochs (default: %(default)s)"
+        "--max-iter",
+        type=positive_int,
+        default=_RECIPE["max_iter"],
+        help="epochs (default: %(default)s)",
     )
-    train.add_argument("--batch-size", type=positive_int, default=64)
-    train.add_argument("--learning-rate-init", type=float, default=1e-3)
+    train.add_argument("--batch-size", type=positive_int, default=_RECIPE["batch_size"])
+    train.add_argument("--learning-rate-init", type=float, default=_RECIPE["learning_rate_init"])
+    train.add_argument(
+        "--augment",
+        choices=list(_AUGMENT),
+        default=_RECIPE["augment"],
+        help="training augmentation: crop (random 44-pixel crops, flips and erasing) or "
+        "warp (flips, rotations, zooms, shifts) (default: %(default)s)",
+    )
     train.add_argument(
         "--init",
         metavar="MODEL",
@@ -49,7 +65,7 @@ def add_parser(commands, common) -> None:
     train.add_argument(
         "--precision",
         choices=["float32", "mixed_bfloat16", "auto"],
-        default="float32",
+        default=_RECIPE["precision"],
         help="compute precision; auto: bfloat16 where the CPU has native BF16 "
         "(default: %(default)s)",
     )
@@ -151,15 +167,17 @@ def _training_pipeline(args):
     steps += [
         PixelNormalizer(),
         FERClassifier(
-            architecture=args.architecture,
-            max_iter=args.max_iter,
-            batch_size=args.batch_size,
-            learning_rate_init=args.learning_rate_init,
-            learning_rate="cosine",
-            class_weight=args.class_weight,
-            precision=args.precision,
-            random_state=args.seed,
-            init=args.init,
+            **protocol_params(
+                architecture=args.architecture,
+                max_iter=args.max_iter,
+                batch_size=args.batch_size,
+                learning_rate_init=args.learning_rate_init,
+                augment=_AUGMENT[args.augment],
+                class_weight=args.class_weight,
+                precision=args.precision,
+                random_state=args.seed,
+                init=args.init,
+            )
         ),
     ]
     return make_pipeline(*steps)

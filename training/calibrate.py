@@ -7,8 +7,8 @@ expected calibration error (15 bins) on PrivateTest before and after. With
 ``--write``, saves the calibrated weights into the folder and records the
 figures in its ``model.json`` card under ``calibration``. Prints one JSON line.
 
-    python benchmarks/calibrate.py runs/stage5 --write
-    python benchmarks/calibrate.py src/fercls/models/fer2013_vgg_small   # measure only
+    python training/calibrate.py runs/stage5 --write
+    python training/calibrate.py src/fercls/models/fer2013_vgg_small   # measure only
 """
 
 from __future__ import annotations

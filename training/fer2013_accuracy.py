@@ -7,14 +7,14 @@ images that are not pixel-identical to any training image, and the same
 figures with each test-time augmentation setting (``tta_accuracy.py``;
 ``--measure-tta`` narrows them).
 
-    python benchmarks/fer2013_accuracy.py --architecture vgg_small --max-iter 40
-    python benchmarks/fer2013_accuracy.py --minutes 30          # CPU budget mode
-    python benchmarks/fer2013_accuracy.py --minutes 30 --save src/fercls/models/fer2013_vgg_small
+    python training/fer2013_accuracy.py --architecture vgg_small --max-iter 40
+    python training/fer2013_accuracy.py --minutes 30          # CPU budget mode
+    python training/fer2013_accuracy.py --minutes 30 --save src/fercls/models/fer2013_vgg_small
     # a warm restart of the bundled model:
-    python benchmarks/fer2013_accuracy.py --minutes 35 --learning-rate-init 3e-4 \
+    python training/fer2013_accuracy.py --minutes 35 --learning-rate-init 3e-4 \
         --init-from src/fercls/models/fer2013_vgg_small --save runs/restart
     # knowledge distillation from an ensemble of saved models:
-    python benchmarks/fer2013_accuracy.py --augment crop --distill-from runs/a runs/b
+    python training/fer2013_accuracy.py --augment crop --distill-from runs/a runs/b
 
 Budget mode trains until the time is nearly spent (it stops when another
 epoch would not fit) with a cosine learning-rate decay over elapsed time, so
@@ -27,8 +27,6 @@ import argparse
 import contextlib
 import json
 import math
-import os
-import platform
 import shlex
 import sys
 import time
@@ -44,6 +42,9 @@ from tta_accuracy import (
     tta_figures,
 )
 
+from fercls._machine import describe_device
+from fercls._recipe import protocol_params
+from fercls.classifier import rebuild_in_precision
 from fercls.datasets import fer2013_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,33 +52,45 @@ DEFAULT_DATA = fer2013_path(__file__)  # $FERCLS_FER2013, or ../shared/data/fer2
 
 
 def parse_args(argv=None):
+    # The defaults are the one recipe `fercls train` uses too (fercls._recipe).
+    recipe = protocol_params()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--data", type=Path, default=DEFAULT_DATA, help="FER2013 zip, folder or CSV"
     )
-    parser.add_argument("--architecture", default="vgg_small")
-    parser.add_argument("--max-iter", type=int, default=40, help="epochs (without --minutes)")
+    parser.add_argument("--architecture", default=recipe["architecture"])
+    parser.add_argument(
+        "--max-iter", type=int, default=recipe["max_iter"], help="epochs (without --minutes)"
+    )
     parser.add_argument("--minutes", type=float, help="training time budget, in minutes")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--learning-rate-init", type=float, default=1e-3)
+    parser.add_argument("--batch-size", type=int, default=recipe["batch_size"])
+    parser.add_argument("--learning-rate-init", type=float, default=recipe["learning_rate_init"])
     parser.add_argument(
-        "--learning-rate", default="cosine", choices=["constant", "adaptive", "cosine"]
+        "--learning-rate",
+        default=recipe["learning_rate"],
+        choices=["constant", "adaptive", "cosine"],
     )
-    parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
-    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--optimizer", choices=("adam", "sgd"), default=recipe["optimizer"])
+    parser.add_argument("--weight-decay", type=float, default=recipe["weight_decay"])
     parser.add_argument(
-        "--ema", type=float, default=None, help="ema_momentum: average the weights (e.g. 0.999)"
+        "--ema",
+        type=float,
+        default=recipe["ema_momentum"],
+        help="ema_momentum: average the weights (e.g. 0.999)",
     )
-    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--label-smoothing", type=float, default=recipe["label_smoothing"])
     parser.add_argument("--normalization", default="scale", choices=["scale", "standardize"])
-    parser.add_argument("--class-weight", default=None, choices=[None, "balanced"])
+    parser.add_argument(
+        "--class-weight", default=recipe["class_weight"], choices=[None, "balanced"]
+    )
     parser.add_argument("--no-augment", action="store_true")
     parser.add_argument(
         "--augment",
         choices=["warp", "crop"],
-        default="warp",
-        help="training augmentation: warp (rotations, zooms, shifts; the default) or crop "
-        "(random 44-pixel crops and random erasing; pair with --tta ten_crop)",
+        default=recipe["augment"],
+        help="training augmentation: crop (random 44-pixel crops and random erasing; the "
+        "default, as in FERClassifier) or warp (rotations, zooms, shifts; the default "
+        "before 2026-12-06, so commands recorded before then without --augment used it)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -99,7 +112,7 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--precision",
-        default="float32",
+        default=recipe["precision"],
         choices=["float32", "mixed_bfloat16"],
         help="layer compute precision (bfloat16 pays where the CPU has avx512_bf16 or AMX)",
     )
@@ -235,55 +248,6 @@ def time_budget_callback(minutes, learning_rate_init):
     return TimeBudget()
 
 
-def rebuild_in_precision(clf, precision):
-    """A classifier with ``clf``'s weights and fitted state in a network built
-    under the Keras dtype policy ``precision``, so a warm restart trains at
-    that precision (and a bfloat16 run is measured as the float32 it ships as)."""
-    from fercls import FERClassifier
-    from fercls.architectures import build_network
-
-    network = build_network(
-        clf.architecture,
-        (*clf.image_shape_, 1),
-        len(clf.classes_),
-        augment=clf.augment,
-        seed=0,
-        precision=precision,
-    )
-    network.set_weights(clf.model_.get_weights())
-    return FERClassifier.from_keras(
-        network,
-        clf.classes_,
-        n_iter=clf.n_iter_,
-        best_iteration=clf.best_iteration_,
-        history=clf.history_,
-        **{**clf.get_params(), "precision": precision},
-    )
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo where there is one."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "CPU"
-
-
-def device_description():
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        return "GPU: " + ", ".join(
-            tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus
-        )
-    cpu = cpu_name()
-    return f"CPU: {cpu}, {os.cpu_count()} cores"
-
-
 def _as_json(value):
     if isinstance(value, Path):
         return str(value)
@@ -394,7 +358,7 @@ def main(argv=None):
         **headline,
         "test_time_augmentation": augmented,
         "settings": {k: _as_json(v) for k, v in vars(args).items()},
-        "device": device_description(),
+        "device": describe_device(),
         "tensorflow": __import__("tensorflow").__version__,
     }
     if args.save:

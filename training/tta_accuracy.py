@@ -5,9 +5,9 @@ For each ``FERClassifier(test_time_augmentation=...)`` setting (None, "flip",
 PrivateTest, accuracy, macro-F1 and the accuracy on the images not
 byte-identical to a training image.
 
-    python benchmarks/tta_accuracy.py src/fercls/models/fer2013_vgg_small
-    python benchmarks/tta_accuracy.py runs/stage3 --update-card   # store in model.json
-    python benchmarks/tta_accuracy.py runs/stage3 --measure-tta none flip   # fewer settings
+    python training/tta_accuracy.py src/fercls/models/fer2013_vgg_small
+    python training/tta_accuracy.py runs/stage3 --update-card   # store in model.json
+    python training/tta_accuracy.py runs/stage3 --measure-tta none flip   # fewer settings
 
 ``fer2013_accuracy.py`` records the same figures for every model it trains.
 """

@@ -1,6 +1,7 @@
-"""The accuracy benchmark, its test-time augmentation and ensemble figures and the model card
-generator run end to end on FER2013 (a seconds-long budget on 256 images), so the
-commands the model card names cannot rot."""
+"""The training scripts (training/: the accuracy run, its test-time augmentation and
+ensemble figures, calibration and the model card generator) run end to end on
+FER2013 (a seconds-long budget on 256 images), so the commands the model card
+names cannot rot."""
 
 import json
 import subprocess
@@ -10,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+TRAINING = Path(__file__).resolve().parents[1] / "training"
 
 
 def run_script(name, *args):
     result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / name), *map(str, args)],
+        [sys.executable, str(TRAINING / name), *map(str, args)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -131,7 +132,7 @@ def test_a_bfloat16_run_is_measured_and_saved_as_the_float32_model_that_loads(st
 
 
 def test_soft_targets_mix_the_teachers_softened_probabilities_with_the_label(trained):
-    sys.path.insert(0, str(BENCHMARKS))
+    sys.path.insert(0, str(TRAINING))
     from fer2013_accuracy import soft_targets
 
     from fercls.pretrained import load_pipeline

@@ -1,14 +1,14 @@
 """An ensemble of saved models, measured on FER2013 beside its members; prints one JSON line.
 
 The ensemble averages the members' probabilities as they load (calibrated where the
-folder holds a temperature: ``benchmarks/calibrate.py --write``). For each member and
+folder holds a temperature: ``training/calibrate.py --write``). For each member and
 for the ensemble: PublicTest accuracy (the split an ensemble is chosen on) and, on
 PrivateTest, accuracy, macro-F1 and the accuracy on the images not byte-identical
 to a training image. It answers the model card's distillation question: is an
 ensemble of the networks trained along the way worth distilling into one?
 
-    python benchmarks/ensemble_accuracy.py src/fercls/models/fer2013_vgg_small runs/vgg45/model
-    python benchmarks/ensemble_accuracy.py A B C --tta flip   # every member with flip views
+    python training/ensemble_accuracy.py src/fercls/models/fer2013_vgg_small runs/vgg45/model
+    python training/ensemble_accuracy.py A B C --tta flip   # every member with flip views
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Record one recipe-ablation run for the model card's ablation table.
 
-    python benchmarks/record_ablation.py RUN_FOLDER NAME "what this run changes"
+    python training/record_ablation.py RUN_FOLDER NAME "what this run changes"
 
 RUN_FOLDER is the ``--save`` folder of a ``fer2013_accuracy.py --minutes 30`` run.
 The card's figures (PublicTest, PrivateTest, de-duplicated PrivateTest, every
 test-time augmentation setting, epochs and throughput) and the run's command,
-without its ``--save`` argument, go to ``benchmarks/results/ablations/NAME.json``;
+without its ``--save`` argument, go to ``training/results/ablations/NAME.json``;
 files are listed in name order (prefix them 01_, 02_, ...). The training history
 stays with the run.
 """
@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 ABLATIONS = Path(__file__).resolve().parent / "results" / "ablations"
-SCRIPT = Path("benchmarks/fer2013_accuracy.py")  # the benchmark a row reruns
+SCRIPT = Path("training/fer2013_accuracy.py")  # the benchmark a row reruns
 KEPT = (
     "architecture",
     "parameters",
