@@ -215,6 +215,9 @@ def _find_root(names: list[PurePosixPath]) -> PurePosixPath:
     return PurePosixPath()
 
 
+USAGE_ORDER = {usage: i for i, usage in enumerate(USAGES)}
+
+
 def _collect(names: list[PurePosixPath], source) -> list:
     root = _find_root(names)
     entries = []
@@ -235,9 +238,6 @@ def _collect(names: list[PurePosixPath], source) -> list:
     # name, not folder, so classes interleave (a slice X[:n] holds every class).
     entries.sort(key=lambda e: e[:3])
     return [e[2:] for e in entries]
-
-
-USAGE_ORDER = {usage: i for i, usage in enumerate(USAGES)}
 
 
 def _decode(data: bytes, name: str) -> np.ndarray:

@@ -301,6 +301,17 @@ REPORT_FOLDER = OutputFolder(
 )
 
 
+CAPTIONS = {
+    "confusion_matrix.png": "Confusion matrix: each row is a true class. A cell shows the share "
+    "of that class's images predicted as the column's class, and their count; the diagonal is "
+    "each class's recall.",
+    "per_class_f1.png": "F1 score of each class, with its number of images. The red dashes are "
+    "the macro-F1, the plain mean over classes.",
+    "misclassified.png": "The mistakes the model made with the most confidence: true class → "
+    "predicted class (confidence). In FER2013 many of them are label noise.",
+}
+
+
 def make_report(estimator, X, y, out_dir, *, title="fercls evaluation", proba=None) -> dict:
     """Evaluate and write a report folder.
 
@@ -371,17 +382,6 @@ def _display_images(estimator, X):
     if shape is None or int(np.prod(shape)) != pixels.shape[1]:
         return None
     return pixels.reshape(-1, *shape)
-
-
-CAPTIONS = {
-    "confusion_matrix.png": "Confusion matrix: each row is a true class. A cell shows the share "
-    "of that class's images predicted as the column's class, and their count; the diagonal is "
-    "each class's recall.",
-    "per_class_f1.png": "F1 score of each class, with its number of images. The red dashes are "
-    "the macro-F1, the plain mean over classes.",
-    "misclassified.png": "The mistakes the model made with the most confidence: true class → "
-    "predicted class (confidence). In FER2013 many of them are label noise.",
-}
 
 
 def _curves_caption(classifier) -> str:

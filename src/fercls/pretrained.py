@@ -121,6 +121,22 @@ def load_classifier(directory) -> tuple[FERClassifier, dict]:
     return classifier, folder.metadata
 
 
+#: The bundled classifier's parameters: ``load_pretrained().fit(X, y)`` fine-tunes
+#: the shipped weights (``warm_start``) for at most 10 epochs at a tenth of the
+#: original learning rate, holds out 10 % of (X, y) (stratified), stops after 3
+#: epochs without improvement on it, and restores the best epoch.
+FINE_TUNING = {
+    "warm_start": True,
+    "max_iter": 10,
+    "learning_rate_init": 1e-4,
+    "learning_rate": "constant",
+    "early_stopping": True,
+    "validation_fraction": 0.1,
+    "n_iter_no_change": 3,
+    "verbose": 0,
+}
+
+
 def load_pretrained(*, with_parser=True, test_time_augmentation=None) -> Pipeline:
     """The bundled FER2013 model, ready to predict emotion names.
 
@@ -164,22 +180,6 @@ def load_pretrained(*, with_parser=True, test_time_augmentation=None) -> Pipelin
     # output); a user's fit should fine-tune instead.
     model[-1].set_params(**FINE_TUNING)
     return model
-
-
-#: The bundled classifier's parameters: ``load_pretrained().fit(X, y)`` fine-tunes
-#: the shipped weights (``warm_start``) for at most 10 epochs at a tenth of the
-#: original learning rate, holds out 10 % of (X, y) (stratified), stops after 3
-#: epochs without improvement on it, and restores the best epoch.
-FINE_TUNING = {
-    "warm_start": True,
-    "max_iter": 10,
-    "learning_rate_init": 1e-4,
-    "learning_rate": "constant",
-    "early_stopping": True,
-    "validation_fraction": 0.1,
-    "n_iter_no_change": 3,
-    "verbose": 0,
-}
 
 
 def load_pipeline(directory, *, with_parser=True, test_time_augmentation=None) -> Pipeline:
