@@ -33,6 +33,7 @@ SCRIPTS = [
     "hard_faces",
     "dask_predict",
     "precision_throughput",
+    "multi_worker_fit",
 ]
 #: The other scripts in benchmarks/, and why ``--run`` leaves them out.
 NOT_RUN = {
@@ -162,6 +163,17 @@ def ratio_rows(r):
                 f"**{d['speedup']}×** ({d['two_workers_seconds']} s vs {d['one_process_seconds']} s),"
                 f" identical: {d['identical']}",
                 "identical to `predict`",
+            )
+        )
+    if m := r.get("multi_worker_fit"):
+        rows.append(
+            (
+                f"`FERClassifier.fit` on two worker processes (MultiWorkerMirroredStrategy, one "
+                f"thread each) vs one process with two threads, {m['architecture']}, "
+                f"{m['images']:,} images, {m['epochs']} epochs",
+                f"**{m['two_workers_speedup']}×** ({m['two_workers_seconds']} s vs"
+                f" {m['one_process_seconds']} s), workers identical: {m['workers_identical']}",
+                "identical weights on both workers",
             )
         )
     if t := r.get("precision_throughput"):

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ._multi_worker import across_workers, prepare_fit
 from ._tracing import expected_retracing
 from .architectures import import_keras
 
@@ -292,6 +293,8 @@ class TrainingLoop:
                     n_images=len(images),
                     steps=steps,
                 )
+            if across_workers(estimator.model_.distribute_strategy):
+                prepare_fit(estimator.model_, _sample_batch(images, targets, weights, n_classes))
             # Each new network traces Keras's train step once: expected, not a problem.
             with expected_retracing():
                 estimator.model_.fit(
@@ -310,6 +313,18 @@ class TrainingLoop:
 
     def rollback(self) -> bool:
         return self.snapshot.rollback()
+
+
+def _sample_batch(images, targets, weights, n_classes):
+    """Two samples shaped as a training batch (see :func:`training_batches`)."""
+    soft = np.ndim(targets) == 2
+    y = (
+        np.asarray(targets[:2], np.float32)
+        if soft
+        else np.eye(n_classes, dtype=np.float32)[targets[:2]]
+    )
+    batch = (np.asarray(images[:2], np.float32), y)
+    return batch if weights is None else (*batch, np.asarray(weights[:2], np.float32))
 
 
 def validation_batches(images, labels, batch_size, n_classes):

@@ -154,11 +154,12 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
     distribution : {"mirrored"}, tf.distribute.Strategy or None, default=None
         Train on several devices. ``"mirrored"`` creates a
         ``tf.distribute.MirroredStrategy`` over all local GPUs (the CPU when
-        there are none); a strategy object for one host is used as given.
-        Multi-worker strategies are refused: Keras 3's ``fit`` fails across
-        workers (keras-team/keras#20585). ``batch_size`` is the global batch,
-        split across replicas. A strategy object cannot be cloned or saved with
-        :func:`fercls.save`; the string can.
+        there are none); a strategy object is used as given, a
+        ``tf.distribute.MultiWorkerMirroredStrategy`` across worker processes
+        or hosts (each runs the same ``fit`` with its own ``TF_CONFIG``; see
+        the distributed-training guide) included. ``batch_size`` is the global
+        batch, split across replicas. A strategy object cannot be cloned or
+        saved with :func:`fercls.save`; the string can.
     precision : {"float32", "mixed_float16", "mixed_bfloat16", "auto"}, default="float32"
         Layer compute precision. ``"mixed_float16"`` (GPUs; with loss scaling)
         and ``"mixed_bfloat16"`` (recent GPUs and CPUs with AMX/AVX-512 BF16)
@@ -572,16 +573,6 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
             import tensorflow as tf
 
             return tf.distribute.MirroredStrategy()
-        extended = getattr(self.distribution, "extended", None)
-        if getattr(extended, "_in_multi_worker_mode", lambda: False)():
-            # Keras 3's fit averages the first distributed batch with an eager
-            # collective and then reduces scalar metrics along axis 0, both of
-            # which fail across workers (keras-team/keras#20585, open).
-            raise ValueError(
-                "distribution: a multi-worker strategy (MultiWorkerMirroredStrategy across "
-                "hosts) cannot train with Keras 3's fit (keras-team/keras#20585); use "
-                "distribution='mirrored' for the devices of one host"
-            )
         return self.distribution
 
     def _compile(self, model):
