@@ -62,11 +62,16 @@ def main():
     results = []
     for name, options, every in SETTINGS:
         cropper = FaceCropper(**options)
-        run = dict(capture=None, cropper=cropper, detect_every=every)
-        annotate_video(0, model, **{**run, "capture": MovingFace(face)}, max_frames=12)  # warm-up
-        stats = annotate_video(
-            0, model, **{**run, "capture": MovingFace(face)}, max_frames=args.frames
-        )
+
+        def play(frames, cropper=cropper, every=every):
+            """A fresh moving face through annotate_video, as from a camera."""
+            capture = MovingFace(face)
+            return annotate_video(
+                0, model, capture=capture, cropper=cropper, detect_every=every, max_frames=frames
+            )
+
+        play(12)  # warm-up: the first frames trace the networks
+        stats = play(args.frames)
         frames = stats["frames"]
         results.append(
             {

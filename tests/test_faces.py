@@ -42,6 +42,15 @@ def test_crops_are_flat_48x48_uint8_rows_like_fer2013(astronaut, tmp_path):
     assert np.abs(out[0].astype(int) - out[1]).mean() < 8  # JPEG re-encoding only
 
 
+def test_crops_of_one_image_equal_its_crops_one_by_one(two_faces):
+    cropper = FaceCropper()
+    faces = cropper.locate(two_faces)
+    together = cropper.crops(two_faces, faces)
+    assert together.shape == (2, 48, 48) and together.dtype == np.uint8
+    np.testing.assert_array_equal(together, [cropper.crop(two_faces, face) for face in faces])
+    assert cropper.crops(two_faces, faces[:0]).shape == (0, 48, 48)
+
+
 def test_margin_widens_the_crop(astronaut):
     box = FaceCropper().detect(astronaut)[0]
     tight = FaceCropper().crop(astronaut, box)

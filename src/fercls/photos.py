@@ -133,7 +133,7 @@ def face_crops(image, *, faces="auto", cropper=None) -> tuple[list, np.ndarray |
         return [[0, 0, int(width), int(height)]], gray.reshape(1, -1)
     found = cropper.locate(image)
     boxes = [[int(round(v)) for v in face[:4]] for face in found]
-    crops = np.stack([cropper.crop(image, face).reshape(-1) for face in found]) if boxes else None
+    crops = cropper.crops(image, found).reshape(len(found), -1) if boxes else None
     return boxes, crops
 
 

@@ -70,7 +70,7 @@ def classify_faces(image, located, model, cropper, names=None) -> list[Face]:
     if not len(located):
         return []
     names = names or _class_names(model.classes_)
-    crops = np.stack([cropper.crop(image, face).reshape(-1) for face in located])
+    crops = cropper.crops(image, located).reshape(len(located), -1)
     proba = model.predict_proba(crops)
     return [
         Face(
