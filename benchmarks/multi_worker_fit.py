@@ -10,7 +10,7 @@ one process with two), so the ratio says what the second process costs or
 gains on one machine; across hosts each worker brings its own cores.
 
     python benchmarks/multi_worker_fit.py            # vgg_small, 4,096 images, 2 epochs
-    python benchmarks/multi_worker_fit.py --quick    # simple, 600 images, 3 epochs (tests)
+    python benchmarks/multi_worker_fit.py --quick    # vgg_small, 512 images, 2 epochs (tests)
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 from fercls.datasets import fer2013_path
 
 FULL = {"architecture": "vgg_small", "images": 4096, "epochs": 2}
-QUICK = {"architecture": "simple", "images": 600, "epochs": 3}
+QUICK = {"architecture": "vgg_small", "images": 512, "epochs": 2}
 TIMEOUT_SECONDS = 900
 
 

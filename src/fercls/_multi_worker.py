@@ -10,8 +10,11 @@ Keras 3's own ``fit``, around the two steps of it that fail across workers
   0 they do not have. Here the train and test functions average them as the
   scalars they are.
 
-Everything else (the all-reduced gradients, callbacks, the data set sharded
-across workers) is Keras's and TensorFlow's own.
+Batch normalisation is switched to statistics over the global batch
+(Keras's ``synchronized=True``): otherwise each worker would update its moving
+mean and variance from its own share of the batch and the workers would end
+with different models. Everything else (the all-reduced gradients, callbacks,
+the data set sharded across workers) is Keras's and TensorFlow's own.
 """
 
 from __future__ import annotations
@@ -29,7 +32,12 @@ def prepare_fit(model, sample_batch) -> None:
     ``sample_batch`` is a tuple shaped like one training batch, ``(x, y)`` or
     ``(x, y, sample_weight)`` (any length: only shapes and dtypes are read).
     """
+    from keras.layers import BatchNormalization
+
     strategy = model.distribute_strategy
+    for layer in model._flatten_layers():
+        if isinstance(layer, BatchNormalization):
+            layer.synchronized = True  # read at each call: one set of statistics for all
     with strategy.scope():
         model._symbolic_build(data_batch=sample_batch)
     # Built: fit's own build step (the failing eager average) has nothing to do.
