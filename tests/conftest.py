@@ -58,7 +58,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny_model_file(tmp_path_factory):
     """A tiny fitted 48x48 classifier saved as .fercls."""
     import fercls  # TensorFlow starts only in the modules that fit
@@ -72,7 +72,7 @@ def tiny_model_file(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny_data_zip(tmp_path_factory):
     """A Kaggle-layout zip of eight noise images: six Training, two PublicTest."""
     rng = np.random.default_rng(1)
@@ -85,7 +85,7 @@ def tiny_data_zip(tmp_path_factory):
     return zip_with(tmp_path_factory.mktemp("data") / "data.zip", members)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def malformed_files(tmp_path_factory):
     """Malformed files of every kind, by name: the API and CLI corpora read them."""
     root = tmp_path_factory.mktemp("malformed")
