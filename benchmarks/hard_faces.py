@@ -291,11 +291,10 @@ def main():
 
 def bundled_model_name() -> str:
     """Which bundled weights classified the faces (from their card)."""
-
+    from fercls.persistence import read_card
     from fercls.pretrained import bundled_model_folder
 
-    meta = json.loads((bundled_model_folder() / "model.json").read_text())
-    card = meta["card"]
+    card = read_card(bundled_model_folder())
     accuracy = card["private_accuracy"]
     return f"the bundled model of epoch {card['best_epoch']} (PrivateTest {accuracy:.2%})"
 

@@ -168,3 +168,28 @@ MALFORMED_ARCHIVES = {
         object={"class": "sklearn.pipeline.Pipeline", "params": {}, "steps": [["a"]]}
     ),
 }
+
+
+def write_first_layout(classifier, target: Path, *, normalization="scale", card=None) -> Path:
+    """``classifier`` as fercls' first model-folder layout (model.json +
+    model.weights.h5), which fercls still reads but no longer writes."""
+    import tempfile
+
+    import fercls
+
+    saved = fercls.save(classifier, Path(tempfile.mkdtemp()) / "model", folder=True)
+    target.mkdir()
+    (saved / "network-0.weights.h5").rename(target / "model.weights.h5")
+    params = {k: v for k, v in classifier.get_params().items() if k != "random_state"}
+    metadata = {
+        "format_version": 1,
+        "params": params,
+        "classes": classifier.classes_.tolist(),
+        "image_shape": list(classifier.image_shape_),
+        "normalization": normalization,
+        "n_iter": int(classifier.n_iter_),
+        "best_iteration": classifier.best_iteration_,
+        "card": card or {},
+    }
+    (target / "model.json").write_text(json.dumps(metadata, indent=2))
+    return target

@@ -106,11 +106,11 @@ CARELESS = {
     ),
     "predict writes over a photo": ("predict photos --model DIR -o photos/a.png", "also an input"),
     "predict writes into its model folder": (
-        "predict photos --model DIR -o DIR/model.json",
+        "predict photos --model DIR -o DIR/fercls.json",
         "inside the input folder DIR",
     ),
     "export writes over its model folder's weights": (
-        "export --model DIR --format h5 --output DIR/model.weights.h5",
+        "export --model DIR --format h5 --output DIR/network-0.weights.h5",
         "inside the input folder DIR",
     ),
     "export's labels file lands on its model": (
@@ -118,7 +118,7 @@ CARELESS = {
         "labels file x.keras.labels.json is also an input",
     ),
     "evaluate writes over its model folder's card": (
-        "evaluate data.zip --split PublicTest --model DIR -o DIR/model.json",
+        "evaluate data.zip --split PublicTest --model DIR -o DIR/fercls.json",
         "inside the input folder DIR",
     ),
     "evaluate writes over its data": (
@@ -211,7 +211,7 @@ def test_the_library_never_replaces_a_folder_it_did_not_write(room, classifier):
         export(classifier, room / "mine", format="saved_model")
     assert (room / "runs" / "notes.txt").read_text() == "my notes\n"
     save_classifier(classifier, room / "DIR")  # its own previous save: replaced
-    assert sorted(os.listdir(room / "DIR")) == ["model.json", "model.weights.h5"]
+    assert sorted(os.listdir(room / "DIR")) == ["fercls.json", "network-0.weights.h5"]
 
 
 # ----------------------------------------------- SIGTERM and SIGHUP clean up

@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 ABLATIONS = ROOT / "training" / "results" / "ablations"  # the model card's 30-minute runs
-CARD = ROOT / "src" / "fercls" / "models" / "fer2013_vgg_small" / "model.json"
+CARD = ROOT / "src" / "fercls" / "models" / "fer2013_vgg_small" / "fercls.json"
 # A figure matches a measured value as written, as a share (0.7024 -> 70.24 %),
 # in milliseconds (s -> ms), megabytes (bytes -> MB) or thousands (MB -> GB, ms -> s);
 # a signed change may be quoted by its size ("-27.1" -> "27 % faster").

@@ -125,7 +125,7 @@ def test_images_of_another_size_are_refused(small_source):
 
 
 def test_a_missing_source_is_named(images, tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"init='.*nowhere'.*no such model folder"):
+    with pytest.raises(FileNotFoundError, match=r"init='.*nowhere'.*no such model;"):
         FERClassifier("vgg_small", init=tmp_path / "nowhere", **UNCHANGED).fit(
             images, np.arange(64) % 7
         )

@@ -42,7 +42,8 @@ def fake_run(folder, command, **card):
         "history": {"loss": [1.0]},
         **card,
     }
-    (folder / "model.json").write_text(json.dumps({"card": card}))
+    manifest = {"format": "fercls", "format_version": 2, "object": {}, "card": card}
+    (folder / "fercls.json").write_text(json.dumps(manifest))
     return folder
 
 

@@ -1,8 +1,8 @@
 """fercls._model_files: a model file is untrusted input, in both formats.
 
 Hostile and damaged model files one by one, then a property: any
-single mutation of any field of a ``.fercls`` manifest or a ``model.json``
-either loads into a model whose probabilities are finite or raises a
+single mutation of any field of a manifest (in an archive or a folder) or of
+a first-layout ``model.json`` either loads into a model whose probabilities are finite or raises a
 ValueError naming the file.
 """
 
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import write_first_layout
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -47,6 +48,12 @@ def archive(classifier, tmp_path_factory):
 @pytest.fixture(scope="module")
 def folder(classifier, tmp_path_factory):
     return save_classifier(classifier, tmp_path_factory.mktemp("folder") / "model")
+
+
+@pytest.fixture(scope="module")
+def first_layout(classifier, tmp_path_factory):
+    """The classifier in fercls' first folder layout (model.json + model.weights.h5)."""
+    return write_first_layout(classifier, tmp_path_factory.mktemp("first") / "model")
 
 
 def read_manifest(path):
@@ -149,8 +156,8 @@ def test_an_oversized_label_dtype_is_refused(archive, tmp_path):
     refused(rewrite(archive, tmp_path / "u.fercls", manifest=manifest), "oversized items")
 
 
-def test_a_model_json_with_a_million_classes_is_refused_before_building(folder, tmp_path):
-    target = _copy_folder(folder, tmp_path / "m")
+def test_a_model_json_with_a_million_classes_is_refused_before_building(first_layout, tmp_path):
+    target = _copy_folder(first_layout, tmp_path / "m")
     metadata = json.loads((target / "model.json").read_text())
     metadata["classes"] = list(range(1_500_000))  # 11 MB of JSON
     (target / "model.json").write_text(json.dumps(metadata))
@@ -159,18 +166,18 @@ def test_a_model_json_with_a_million_classes_is_refused_before_building(folder, 
 
 def _copy_folder(folder, target):
     target.mkdir()
-    for name in ("model.json", "model.weights.h5"):
-        (target / name).write_bytes((folder / name).read_bytes())
+    for path in folder.iterdir():
+        (target / path.name).write_bytes(path.read_bytes())
     return target
 
 
 @pytest.mark.slow  # starts TensorFlow in another process
-def test_hostile_files_stay_under_the_memory_ceiling(archive, folder, tmp_path):
+def test_hostile_files_stay_under_the_memory_ceiling(archive, first_layout, tmp_path):
     """Loading any of them adds less than 1.5 GB to the process's peak memory
     (docs/guide/security.md states the ceiling)."""
     test_a_huge_dense_layer_is_refused_before_it_is_built(archive, tmp_path)
     test_an_oversized_label_dtype_is_refused(archive, tmp_path)
-    test_a_model_json_with_a_million_classes_is_refused_before_building(folder, tmp_path)
+    test_a_model_json_with_a_million_classes_is_refused_before_building(first_layout, tmp_path)
     files = [tmp_path / "big.fercls", tmp_path / "u.fercls", tmp_path / "m"]
     script = (
         "import resource, sys, tensorflow\n"
@@ -266,22 +273,25 @@ def test_two_manifests_in_one_archive_are_refused(archive, tmp_path):
 
 FOLDER_EDITS = {
     "no normalization": (lambda m: m.pop("normalization"), "no 'normalization' entry"),
-    "bad normalization": (lambda m: m.update(normalization="zscore"), "normalization 'zscore'"),
-    "bad augment": (lambda m: m["params"].update(augment="spin"), "bad params"),
+    "bad normalization": (
+        lambda m: m.update(normalization="zscore"),
+        "'method' parameter of PixelNormalizer.*'zscore'",
+    ),
+    "bad augment": (lambda m: m["params"].update(augment="spin"), "'augment' parameter"),
     "unsorted classes": (lambda m: m.update(classes=m["classes"][::-1]), "must be sorted"),
-    "params a list": (lambda m: m.update(params=[1]), "params must be an object"),
+    "params a list": (lambda m: m.update(params=[1]), "params and card must be objects"),
 }
 
 
 @pytest.mark.parametrize("edit, message", FOLDER_EDITS.values(), ids=FOLDER_EDITS.keys())
-def test_a_bad_model_json_is_refused_naming_the_file(folder, tmp_path, edit, message):
-    target = _copy_folder(folder, tmp_path / "m")
+def test_a_bad_model_json_is_refused_naming_the_folder(first_layout, tmp_path, edit, message):
+    target = _copy_folder(first_layout, tmp_path / "m")
     metadata = json.loads((target / "model.json").read_text())
     edit(metadata)
     (target / "model.json").write_text(json.dumps(metadata))
     with pytest.raises(ValueError, match=message) as error:
         load_classifier(target)
-    assert "model.json" in str(error.value)
+    assert str(target) in str(error.value)
 
 
 # ------------------------------------------------------- the property
@@ -383,21 +393,34 @@ def test_any_mutation_of_a_manifest_loads_finite_or_is_refused(archive, tmp_path
 
 @FAST_PROPERTY
 @given(mutation=mutations)
-def test_any_mutation_of_a_model_json_loads_finite_or_is_refused(folder, tmp_path, mutation):
+def test_any_mutation_of_a_model_json_loads_finite_or_is_refused(first_layout, tmp_path, mutation):
+    mutated_folder(first_layout, "model.json", "model.weights.h5", tmp_path, mutation)
+
+
+@FAST_PROPERTY
+@given(mutation=mutations)
+def test_any_mutation_of_a_folder_manifest_loads_finite_or_is_refused(folder, tmp_path, mutation):
+    mutated_folder(folder, "fercls.json", "network-0.weights.h5", tmp_path, mutation)
+
+
+def mutated_folder(folder, manifest_name, weights_name, tmp_path, mutation):
     index, operation, value = mutation
-    metadata = json.loads((folder / "model.json").read_text())
+    metadata = json.loads((folder / manifest_name).read_text())
     paths = list(tree_paths(metadata))
     edited = mutated(metadata, paths[index % len(paths)], operation, value)
     target = tmp_path / "mutated"
     target.mkdir(exist_ok=True)
-    (target / "model.weights.h5").write_bytes((folder / "model.weights.h5").read_bytes())
-    (target / "model.json").write_text(json.dumps(edited))
+    (target / weights_name).write_bytes((folder / weights_name).read_bytes())
+    (target / manifest_name).write_text(json.dumps(edited))
     loads_finite_or_names_the_file(target)
 
 
-def test_the_mutations_reach_every_field(archive, folder):
+def test_the_mutations_reach_every_field(archive, folder, first_layout):
     """The property's paths cover the classifier's every state and parameter."""
     paths = {p[-1] for p in tree_paths(read_manifest(archive)) if p and isinstance(p[-1], str)}
     assert {"object", "steps", "state", "params", "network", "format_version"} <= paths
-    keys = set(json.loads((Path(folder) / "model.json").read_text()))
+    keys = set(json.loads((Path(first_layout) / "model.json").read_text()))
     assert {"params", "classes", "image_shape", "normalization", "n_iter"} <= keys
+    manifest = json.loads((folder / "fercls.json").read_text())
+    in_folder = {p[-1] for p in tree_paths(manifest) if p and isinstance(p[-1], str)}
+    assert {"object", "steps", "state", "params", "network", "format_version"} <= in_folder

@@ -2,12 +2,13 @@ import json
 
 import numpy as np
 import pytest
-from helpers import make_faces
+from helpers import make_faces, write_first_layout
 from sklearn.metrics import f1_score
 
 import fercls
 from fercls import EMOTIONS, FERClassifier, PixelNormalizer, load_pretrained
 from fercls.datasets import overlaps_training
+from fercls.persistence import read_card
 from fercls.preprocessing import format_pixel_strings
 from fercls.pretrained import bundled_model_folder, load_classifier, load_model, save_classifier
 
@@ -19,14 +20,16 @@ def pretrained():
 
 @pytest.fixture(scope="module")
 def card():
-    path = bundled_model_folder() / "model.json"
-    return json.loads(path.read_text())["card"]
+    return read_card(bundled_model_folder())
 
 
 def test_bundled_parameters_are_valid_complete_and_match_the_float32_weights():
     classifier, meta = load_classifier(bundled_model_folder())
     # load_pipeline overrides some; the file itself must hold every parameter, validly.
-    assert set(meta["params"]) == set(FERClassifier().get_params()) - {"random_state"}
+    manifest = json.loads((bundled_model_folder() / "fercls.json").read_text())
+    stored = dict(manifest["object"]["steps"])["classifier"]["params"]["__dict__"]
+    assert {name for name, _ in stored} == set(FERClassifier().get_params())
+    assert meta["normalization"] == "scale"
     classifier._validate_params()  # raises InvalidParameterError if one is out of range
     assert classifier.precision == "float32", "the shipped weights are float32"
     assert classifier.model_.get_layer("probabilities").compute_dtype == "float32"
@@ -85,6 +88,19 @@ def test_save_and_load_round_trip_is_exact_and_atomic(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no staging folders left
 
 
+def test_a_folder_of_the_first_layout_loads_the_same_and_a_save_replaces_it(tmp_path):
+    images, labels = make_faces(n_per_class=10, size=12, n_classes=2)
+    X = images.reshape(len(images), -1) / 255.0
+    clf = FERClassifier("simple", max_iter=2, augment=False, random_state=0).fit(X, labels)
+    old = write_first_layout(clf, tmp_path / "old", card={"note": "first"})
+    loaded, metadata = load_classifier(old)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    assert metadata == {"normalization": "scale", "card": {"note": "first"}}
+    save_classifier(loaded, old, card=metadata["card"])
+    assert sorted(p.name for p in old.iterdir()) == ["fercls.json", "network-0.weights.h5"]
+    assert read_card(old) == {"note": "first"}
+
+
 def test_load_model_sets_test_time_augmentation_on_the_final_classifier(tmp_path):
 
     model = load_model(None, test_time_augmentation="ten_crop")
@@ -98,7 +114,7 @@ def test_load_model_sets_test_time_augmentation_on_the_final_classifier(tmp_path
 
 
 def test_loading_a_folder_without_a_model_fails_clearly(tmp_path):
-    with pytest.raises(FileNotFoundError, match="expected model.json and model.weights.h5"):
+    with pytest.raises(FileNotFoundError, match="not a model folder"):
         load_classifier(tmp_path)
 
 
@@ -143,14 +159,11 @@ def test_the_pretrained_model_unpickles_without_warnings():
 def test_a_model_folder_with_contradicting_classes_is_refused(tmp_path):
     from fercls.pretrained import bundled_model_folder, load_classifier
 
-    source = bundled_model_folder()
-    folder = tmp_path / "m"
-    folder.mkdir()
-    (folder / "model.weights.h5").write_bytes((source / "model.weights.h5").read_bytes())
-    metadata = json.loads((source / "model.json").read_text())
+    folder = write_first_layout(load_classifier(bundled_model_folder())[0], tmp_path / "m")
+    metadata = json.loads((folder / "model.json").read_text())
     metadata["classes"] = metadata["classes"][:3]
     (folder / "model.json").write_text(json.dumps(metadata))
-    with pytest.raises(ValueError, match="model.weights.h5: cannot load the weights"):
+    with pytest.raises(ValueError, match="'model.weights.h5': cannot load the weights"):
         load_classifier(folder)
     metadata["classes"] = "angry"
     (folder / "model.json").write_text(json.dumps(metadata))

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fercls.persistence import read_card
+
 TRAINING = Path(__file__).resolve().parents[1] / "training"
 
 
@@ -63,7 +65,7 @@ def test_tta_benchmark_updates_the_card_and_the_card_shows_it(trained, fer_zip):
     out = json.loads(run_script("tta_accuracy.py", folder, *options))
     # Same weights, same data: the standalone measurement repeats the training run's.
     assert out["settings"] == result["test_time_augmentation"]
-    card = json.loads((folder / "model.json").read_text())["card"]
+    card = read_card(folder)
     assert card["test_time_augmentation"] == out["settings"]
     markdown = run_script("model_card.py", folder)
     flip = out["settings"]["flip"]
@@ -77,7 +79,7 @@ def test_calibration_benchmark_writes_the_temperature_and_the_card_shows_it(trai
     out = json.loads(run_script("calibrate.py", folder, "--data", fer_zip, "--write"))
     assert out["after"]["public"]["nll"] <= out["before"]["public"]["nll"]
     assert out["after"]["private"]["accuracy"] == out["before"]["private"]["accuracy"]
-    card = json.loads((folder / "model.json").read_text())["card"]
+    card = read_card(folder)
     assert card["calibration"]["temperature"] == out["temperature"]
     markdown = run_script("model_card.py", folder)
     assert f"A temperature of {out['temperature']:.3f}" in markdown
@@ -118,10 +120,9 @@ def test_a_bfloat16_run_is_measured_and_saved_as_the_float32_model_that_loads(st
     from fercls.pretrained import load_pipeline
 
     folder, result = student
-    meta = json.loads((folder / "model.json").read_text())
-    assert meta["params"]["precision"] == "float32"
-    assert meta["card"]["stages"][-1]["precision"] == "mixed_bfloat16"
     model = load_pipeline(folder, with_parser=False)  # what a user of the folder gets
+    assert model[-1].precision == "float32"
+    assert read_card(folder)["stages"][-1]["precision"] == "mixed_bfloat16"
     # Every layer computes in float32 (in mixed precision only the softmax would).
     assert {layer.compute_dtype for layer in model[-1].model_.layers} == {"float32"}
     names = np.asarray(fer_bunch.target_names)[fer_bunch.target]
@@ -162,12 +163,12 @@ def test_soft_targets_mix_the_teachers_softened_probabilities_with_the_label(tra
 def test_a_distilled_run_records_its_teachers_in_the_card(trained, student):
     teacher, _ = trained
     folder, _ = student
-    card = json.loads((folder / "model.json").read_text())["card"]
+    card = read_card(folder)
     assert card["settings"]["distill_from"] == [str(teacher)]
     stage = card["stages"][-1]
     assert "--distill-from" in stage["command"]
     (record,) = stage["teachers"]
-    teacher_card = json.loads((teacher / "model.json").read_text())["card"]
+    teacher_card = read_card(teacher)
     assert record["model"] == str(teacher)
     assert record["commands"] == [s["command"] for s in teacher_card["stages"]]
     assert stage["distillation"] == {
@@ -176,3 +177,23 @@ def test_a_distilled_run_records_its_teachers_in_the_card(trained, student):
     markdown = run_script("model_card.py", folder)
     assert "learned soft targets: 0.5 × the mean probability" in markdown
     assert teacher_card["command"] in markdown
+
+
+def test_a_first_layout_folder_is_upgraded_in_place_with_its_weights_file_unchanged(tmp_path):
+    from helpers import make_faces, write_first_layout
+
+    from fercls import FERClassifier
+
+    images, labels = make_faces(n_per_class=6, size=48, n_classes=2)
+    X = images.reshape(len(images), -1) / 255.0
+    clf = FERClassifier("simple", max_iter=1, augment=False, random_state=0).fit(X, labels)
+    folder = write_first_layout(clf, tmp_path / "model", card={"note": "kept"})
+    weights = (folder / "model.weights.h5").read_bytes()
+    (line,) = run_script("upgrade_model_folder.py", folder).splitlines()
+    assert json.loads(line)["upgraded"] is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # nothing left beside it
+    assert sorted(p.name for p in folder.iterdir()) == ["fercls.json", "network-0.weights.h5"]
+    assert (folder / "network-0.weights.h5").read_bytes() == weights
+    assert read_card(folder) == {"note": "kept"}
+    (again,) = run_script("upgrade_model_folder.py", folder).splitlines()
+    assert json.loads(again)["upgraded"] is False

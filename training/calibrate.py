@@ -5,7 +5,7 @@ the negative log-likelihood, bakes it into the network's final layer
 (``fercls.calibrate_temperature``: predictions unchanged), and measures the
 expected calibration error (15 bins) on PrivateTest before and after. With
 ``--write``, saves the calibrated weights into the folder and records the
-figures in its ``model.json`` card under ``calibration``. Prints one JSON line.
+figures in its card (``fercls.json``) under ``calibration``. Prints one JSON line.
 
     python training/calibrate.py runs/stage5 --write
     python training/calibrate.py src/fercls/models/fer2013_vgg_small   # measure only
@@ -28,7 +28,7 @@ DEFAULT_DATA = fer2013_path(__file__)  # $FERCLS_FER2013, or ../shared/data/fer2
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", type=Path, help="a saved model folder (model.json + weights)")
+    parser.add_argument("model", type=Path, help="a saved model folder (fercls.json + weights)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--write", action="store_true", help="save the calibrated model")
     args = parser.parse_args(argv)
@@ -37,6 +37,7 @@ def main(argv=None):
 
     from fercls import calibrate_temperature, load_fer2013
     from fercls.evaluation import expected_calibration_error
+    from fercls.persistence import read_card
     from fercls.pretrained import load_classifier, load_pipeline, save_classifier
 
     if not args.data.exists():
@@ -46,7 +47,7 @@ def main(argv=None):
     public, private = data.usage == "PublicTest", data.usage == "PrivateTest"
     model = load_pipeline(args.model)
     classes = model.classes_
-    card = json.loads((args.model / "model.json").read_text()).get("card", {})
+    card = read_card(args.model)
     if "calibration" in card:
         sys.exit(f"{args.model} is already calibrated (temperature {card['calibration']})")
 

@@ -150,10 +150,12 @@ def parse_args(argv=None):
 
 def teacher_records(folders):
     """Each teacher's folder, whether it is calibrated, and the commands that trained it
-    (from its model.json), so a distilled model's card can say what it learned from."""
+    (from its card), so a distilled model's card can say what it learned from."""
+    from fercls.persistence import read_card
+
     records = []
     for folder in folders:
-        card = json.loads((Path(folder) / "model.json").read_text()).get("card") or {}
+        card = read_card(folder)
         stages = card.get("stages") or [card]
         records.append(
             {

@@ -17,6 +17,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from fercls.persistence import read_card
+
 ABLATIONS = Path(__file__).resolve().parent / "results" / "ablations"
 SCRIPT = Path("training/fer2013_accuracy.py")  # the benchmark a row reruns
 KEPT = (
@@ -57,7 +59,7 @@ def reproducible_command(command):
 
 
 def record(run_folder, name, change, out=ABLATIONS):
-    card = json.loads((Path(run_folder) / "model.json").read_text())["card"]
+    card = read_card(run_folder)
     row = {"name": name, "change": change, "command": reproducible_command(card["command"])}
     row.update({key: card[key] for key in KEPT if key in card})
     out.mkdir(parents=True, exist_ok=True)

@@ -22,11 +22,12 @@ import numpy as np
 from fercls.datasets import fer2013_path
 
 CHECKED_IMAGES = 500
+MANIFEST, WEIGHTS = "fercls.json", "network-0.weights.h5"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", type=Path, help="a model folder (model.json + weights)")
+    parser.add_argument("source", type=Path, help="a model folder (fercls.json + weights)")
     parser.add_argument("destination", type=Path, help="the teacher folder to write")
     parser.add_argument("--data", type=Path, default=fer2013_path(__file__))
     args = parser.parse_args(argv)
@@ -35,8 +36,8 @@ def main(argv=None):
     staging = args.destination.with_name(f".{args.destination.name}.staging")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    shutil.copy2(args.source / "model.json", staging / "model.json")
-    halve_weights(args.source / "model.weights.h5", staging / "model.weights.h5")
+    shutil.copy2(args.source / MANIFEST, staging / MANIFEST)
+    halve_weights(args.source / WEIGHTS, staging / WEIGHTS)
     report = compare(args.source, staging, args.data)
     if args.destination.exists():
         shutil.rmtree(args.destination)

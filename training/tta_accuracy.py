@@ -6,7 +6,7 @@ PrivateTest, accuracy, macro-F1 and the accuracy on the images not
 byte-identical to a training image.
 
     python training/tta_accuracy.py src/fercls/models/fer2013_vgg_small
-    python training/tta_accuracy.py runs/stage3 --update-card   # store in model.json
+    python training/tta_accuracy.py runs/stage3 --update-card   # store in its card
     python training/tta_accuracy.py runs/stage3 --measure-tta none flip   # fewer settings
 
 ``fer2013_accuracy.py`` records the same figures for every model it trains.
@@ -134,14 +134,14 @@ def main(argv=None):
     parser.add_argument(
         "--update-card",
         action="store_true",
-        help="store the figures in the folder's model.json: the single-view headline and "
+        help="store the figures in the folder's card: the single-view headline and "
         "card['test_time_augmentation'], all measured on the weights as they load",
     )
     add_measure_tta_argument(parser)
     args = parser.parse_args(argv)
 
     from fercls import load_fer2013
-    from fercls._io import write_atomic
+    from fercls.persistence import read_card, replace_card
     from fercls.pretrained import load_pipeline
 
     if not args.data.exists():
@@ -152,16 +152,14 @@ def main(argv=None):
     public, private, unseen = evaluation_splits(data, normalizer)
     figures = tta_figures(classifier, public, private, unseen, chosen_settings(args.measure_tta))
     if args.update_card:
-        path = args.model / "model.json"
-        metadata = json.loads(path.read_text())
+        card = read_card(args.model)
         headline = headline_figures(classifier, public, private, unseen, list(data.target_names))
-        card = metadata["card"]
         card.update(headline, test_time_augmentation=figures)
         if card.get("stages"):  # the last run's row shows the weights it shipped
             card["stages"][-1].update(
                 {k: headline[k] for k in ("public_accuracy", "private_accuracy")}
             )
-        write_atomic(path, lambda tmp: Path(tmp).write_text(json.dumps(metadata, indent=2)))
+        replace_card(args.model, card)
     result = {"benchmark": "tta_accuracy", "model": str(args.model), "settings": figures}
     print(json.dumps(result), flush=True)
     return result

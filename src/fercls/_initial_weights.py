@@ -8,12 +8,11 @@ every clone reads the same weights before its own training starts.
 from __future__ import annotations
 
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from ._model_folder import bundled_model_folder, read_model_folder
+from ._containers import bundled_model_folder
 from .labels import EMOTIONS
 
 #: ``init`` value naming the model bundled with the package.
@@ -41,29 +40,22 @@ def start_from_saved(estimator, network) -> None:
 
 def _read_source(estimator):
     """(network, classes, image shape, parameters, name for errors) of the model
-    ``init`` names."""
-    init = estimator.init
-    if isinstance(init, str) and init == PRETRAINED:
-        folder, where = bundled_model_folder(), "init='pretrained' (the bundled model)"
-    else:
-        folder, where = Path(os.fspath(init)), f"init={os.fspath(init)!r}"
-    if not folder.exists():
-        raise FileNotFoundError(
-            f"{where}: no such model folder; expected 'pretrained' or a folder saved by "
-            "fercls.pretrained.save_classifier"
-        )
-    if folder.is_file() and zipfile.is_zipfile(folder):
-        return _read_archive(folder, where)
-    saved = read_model_folder(folder, lambda params: type(estimator)(**params)._validate_params())
-    classes = np.asarray(saved.classes)
-    return saved.network, classes, tuple(saved.image_shape), saved.params, where
-
-
-def _read_archive(path, where):
-    """A ``.fercls`` archive whose estimator is (or ends in) a fitted FERClassifier."""
+    ``init`` names: the bundled model, a model folder or a ``.fercls`` archive."""
     from .persistence import load
 
+    init = estimator.init
+    if isinstance(init, str) and init == PRETRAINED:
+        path, where = bundled_model_folder(), "init='pretrained' (the bundled model)"
+    else:
+        path, where = Path(os.fspath(init)), f"init={os.fspath(init)!r}"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{where}: no such model; expected 'pretrained', a model folder or a .fercls "
+            "archive saved by fercls.save"
+        )
     model = load(path)
+    # The last step, as classifier.final_classifier takes it (importing that
+    # module from here would make a circle: it imports this one).
     classifier = model.steps[-1][1] if hasattr(model, "steps") else model
     if not hasattr(classifier, "model_") or not hasattr(classifier, "image_shape_"):
         raise ValueError(

@@ -130,12 +130,14 @@ class OutputFolder:
 
     marker: str
     others: frozenset[str] = frozenset()
+    #: Markers of an earlier layout of the same kind, which a new output replaces.
+    former: frozenset[str] = frozenset()
 
     def foreign_names(self, folder: Path) -> list[str]:
         """What in ``folder`` shows it is not (only) an earlier output of this kind."""
         names = set(os.listdir(folder))
-        foreign = sorted(names - {self.marker, *self.others})
-        if names and not foreign and self.marker not in names:
+        foreign = sorted(names - {self.marker, *self.others, *self.former})
+        if names and not foreign and not names & {self.marker, *self.former}:
             foreign = sorted(names)  # ours would always hold the marker
         return foreign
 

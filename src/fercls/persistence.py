@@ -1,18 +1,26 @@
 """Save and load fitted estimators and pipelines without pickle.
 
 joblib/pickle files run code when loaded, so a model file from someone else is
-a program from someone else. :func:`save` writes a ``.fercls`` archive that
-:func:`load` can read without executing anything stored in it:
+a program from someone else. :func:`save` writes what :func:`load` reads back
+without executing anything stored in it, in one of two containers with the
+same content:
 
-- ``fercls.json`` describes the object: class names from a fixed allow-list
-  (fercls' estimators, scikit-learn/imbalanced-learn pipelines and random
-  samplers), their parameters and learned attributes as plain JSON values;
-- ``network-<i>.keras`` holds each FERClassifier's Keras network (with its
-  optimizer state, so training can continue), loaded with Keras's
-  ``safe_mode=True``, which refuses serialized Python code such as lambdas.
+- a ``.fercls`` archive (the default): one zip file. Each FERClassifier's
+  network is a whole Keras file (``network-<i>.keras``, with its optimizer
+  state, so a warm-started ``fit`` continues exactly), loaded with Keras's
+  ``safe_mode=True``, which refuses serialized Python code such as lambdas;
+- a model folder (``folder=True``), as the bundled model is kept: each
+  network's weights alone (``network-<i>.weights.h5``, a third of the size),
+  rebuilt by fercls' own builder from the classifier's parameters.
 
-The archive is written atomically (temporary file + rename): an interrupted
-save leaves the previous file or none.
+Both hold ``fercls.json``, which describes the object: class names from a
+fixed allow-list (fercls' estimators, scikit-learn/imbalanced-learn pipelines
+and random samplers), their parameters and learned attributes as plain JSON
+values, and optionally the model's card (how it was trained, what it
+measured; :func:`read_card`). Folders of fercls' first layout (``model.json``
++ ``model.weights.h5``) are read too. Writing is atomic (a temporary file or
+folder renamed into place): an interrupted save leaves the previous model or
+none.
 """
 
 from __future__ import annotations
@@ -24,43 +32,38 @@ import re
 import tempfile
 import zipfile
 from importlib import import_module
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
-from ._io import (
-    checked_zip_entries,
-    parse_json,
-    read_zip_member,
-    short_reason,
-    write_atomic,
+from ._containers import (
+    MODEL_FOLDER,
+    NETWORK_FILE,
+    Archive,
+    Folder,
 )
+from ._io import short_reason, write_atomic, write_folder_atomic
+from ._manifest import MANIFEST, decode, encode, new_manifest
 from ._model_files import (
-    MAX_LABEL_CHARS,
     ModelFileError,
     check_classes,
     check_feature_count,
     check_fitted_state,
+    check_image_shape,
+    check_network_size,
     load_keras_file,
 )
-from ._version import __version__
 
 __all__ = [
     "save",
     "load",
+    "read_card",
+    "replace_card",
     "save_checkpoint",
     "load_checkpoint",
 ]
 
-FORMAT = "fercls"
-FORMAT_VERSION = 1
-MANIFEST = "fercls.json"
-# The bundled vgg_small network with Adam's moments is ~15 MB; vgg ~60 MB.
-MAX_ARCHIVE_BYTES = 1024**3
-# A manifest holds parameters, classes and a few arrays: kilobytes. Reading is
-# capped at this, whatever the archive's directory claims (a zip bomb lies).
-MAX_MANIFEST_BYTES = 16 * 1024**2
-# Errors that malformed manifest contents raise from inside _build and _decode
+# Errors that malformed manifest contents raise from inside _build and decode
 # (wrong types, missing keys, absurd nesting); each becomes one ValueError.
 _MALFORMED = (KeyError, TypeError, AttributeError, IndexError, RecursionError, OverflowError)
 
@@ -98,8 +101,8 @@ _NETWORK_CLASS = "fercls.FERClassifier"
 _STATE_NAME = re.compile(r"^(?:[a-z][a-z0-9_]*_|_seed_)$")
 
 
-def save(estimator, path: str | os.PathLike) -> Path:
-    """Save a fitted estimator or pipeline to a ``.fercls`` archive, safely.
+def save(estimator, path: str | os.PathLike, *, folder: bool = False, card=None) -> Path:
+    """Save a fitted estimator or pipeline, safely: as a ``.fercls`` archive or a folder.
 
     Parameters
     ----------
@@ -111,7 +114,15 @@ def save(estimator, path: str | os.PathLike) -> Path:
         A classifier's ``architecture`` must be a built-in name: a callable
         would have to be executed at load.
     path : path-like
-        The archive to write (``.fercls`` by convention); replaced atomically.
+        The archive to write (``.fercls`` by convention), or the folder with
+        ``folder=True``; replaced atomically. A folder is replaced only if it
+        is empty or a model folder itself.
+    folder : bool, default=False
+        Write a model folder: the same manifest, each network's weights alone
+        (no optimizer state: a warm-started ``fit`` starts Adam afresh).
+    card : dict, optional
+        Plain JSON about the model (how it was trained, what it measured),
+        kept with it and read back by :func:`read_card`.
 
     Returns
     -------
@@ -122,7 +133,7 @@ def save(estimator, path: str | os.PathLike) -> Path:
     ------
     TypeError
         If the object, a parameter or a learned attribute cannot be stored
-        without code (the message names it).
+        without code (the message names it), or ``card`` is not plain JSON.
 
     Examples
     --------
@@ -134,8 +145,13 @@ def save(estimator, path: str | os.PathLike) -> Path:
     >>> path = fercls.save(clf, pathlib.Path(tempfile.mkdtemp()) / "model.fercls")
     >>> (fercls.load(path).predict_proba(X) == clf.predict_proba(X)).all()
     np.True_
+    >>> folder = fercls.save(clf, path.with_name("model"), folder=True, card={"note": "demo"})
+    >>> (fercls.load(folder).predict_proba(X) == clf.predict_proba(X)).all()
+    np.True_
+    >>> fercls.persistence.read_card(folder)
+    {'note': 'demo'}
     """
-    return _save(estimator, path)
+    return _save(estimator, path, folder=folder, card=card)
 
 
 def save_checkpoint(estimator, path, resume_state: dict) -> Path:
@@ -143,25 +159,31 @@ def save_checkpoint(estimator, path, resume_state: dict) -> Path:
     return _save(estimator, path, resume_state=resume_state)
 
 
-def _save(estimator, path, *, resume_state=None) -> Path:
-    networks: list = []
-    manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "fercls_version": __version__,
-        "object": _describe(estimator, networks, where="estimator"),
-    }
+def _save(estimator, path, *, folder=False, card=None, resume_state=None) -> Path:
+    classifiers: list = []
+    suffix = ".weights.h5" if folder else ".keras"
+    description = _describe(estimator, classifiers, suffix, where="estimator")
+    manifest = new_manifest(description, card=_plain_card(card))
     if resume_state is not None:
         scalars = {k: v for k, v in resume_state.items() if k != "best_weights"}
-        manifest["resume"] = _encode(scalars, "resume_state")
+        manifest["resume"] = encode(scalars, "resume_state")
     manifest_bytes = json.dumps(manifest, indent=1).encode()
+    if folder:
+        networks = [_weights_only(classifier) for classifier in classifiers]
+
+        def write_folder(staging):
+            Path(staging, MANIFEST).write_bytes(manifest_bytes)
+            for i, network in enumerate(networks):
+                network.save_weights(Path(staging, f"network-{i}{suffix}"))
+
+        return write_folder_atomic(path, write_folder, kind=MODEL_FOLDER)
 
     def write(temporary):
         with tempfile.TemporaryDirectory() as scratch, zipfile.ZipFile(temporary, "w") as archive:
             archive.writestr(MANIFEST, manifest_bytes)
-            for i, model in enumerate(networks):
-                network_file = Path(scratch, f"network-{i}.keras")
-                model.save(network_file)
+            for i, classifier in enumerate(classifiers):
+                network_file = Path(scratch, f"network-{i}{suffix}")
+                classifier.model_.save(network_file)
                 archive.write(network_file, network_file.name)
             if resume_state is not None and resume_state.get("best_weights") is not None:
                 buffer = io.BytesIO()
@@ -169,6 +191,53 @@ def _save(estimator, path, *, resume_state=None) -> Path:
                 archive.writestr("best-weights.npz", buffer.getvalue())
 
     return write_atomic(path, write)
+
+
+def _plain_card(card) -> dict | None:
+    """``card`` as plain JSON (NumPy scalars as numbers, tuples as lists)."""
+    if card is None:
+        return None
+    if not isinstance(card, dict):
+        raise TypeError(f"card must be a dict of plain JSON values, got {type(card).__name__}")
+
+    def plain(value):
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        raise TypeError(f"card: cannot store a value of type {type(value).__name__}")
+
+    return json.loads(json.dumps(card, default=plain))
+
+
+def _weights_only(classifier):
+    """A fresh copy of the classifier's network holding its weights, without the
+    optimizer (Adam's two moments per weight would triple the file)."""
+    params = classifier.get_params()
+    network = _fresh_network(params, classifier.image_shape_, classifier.classes_)
+    try:
+        network.set_weights(classifier.model_.get_weights())
+    except ValueError:
+        raise TypeError(
+            f"the classifier's network is not the one architecture={params['architecture']!r} "
+            "builds (made with FERClassifier.from_keras?); save it as an archive "
+            "(folder=False), which stores the whole network"
+        ) from None
+    return network
+
+
+def _fresh_network(params, image_shape, classes):
+    """A new, uncompiled float32 network of the saved architecture."""
+    from .architectures import build_network
+
+    return build_network(
+        params["architecture"],
+        (*image_shape, 1),
+        len(classes),
+        augment=params["augment"],
+        seed=0,
+        precision="float32",
+    )
 
 
 def _qualified_name(obj) -> str:
@@ -185,7 +254,7 @@ def _public_class(name: str):
     return getattr(import_module(module_name), class_name, None)
 
 
-def _describe(estimator, networks: list, *, where: str) -> dict:
+def _describe(estimator, classifiers: list, suffix: str, *, where: str) -> dict:
     name = _qualified_name(estimator)
     if name not in _ALLOWED:
         raise TypeError(
@@ -198,9 +267,9 @@ def _describe(estimator, networks: list, *, where: str) -> dict:
         steps = params.pop("steps")
         return {
             "class": name,
-            "params": _encode(params, f"{where}.params"),
+            "params": encode(params, f"{where}.params"),
             "steps": [
-                [step_name, _describe(step, networks, where=f"{where}.{step_name}")]
+                [step_name, _describe(step, classifiers, suffix, where=f"{where}.{step_name}")]
                 for step_name, step in steps
             ],
         }
@@ -222,87 +291,28 @@ def _describe(estimator, networks: list, *, where: str) -> dict:
     }
     description = {
         "class": name,
-        "params": _encode(params, f"{where}.params"),
-        "state": _encode(state, f"{where}.state"),
+        "params": encode(params, f"{where}.params"),
+        "state": encode(state, f"{where}.state"),
     }
     if hasattr(estimator, "model_"):
-        description["network"] = f"network-{len(networks)}.keras"
-        networks.append(estimator.model_)
+        description["network"] = f"network-{len(classifiers)}{suffix}"
+        classifiers.append(estimator)
     return description
-
-
-def _encode(value, where: str):
-    """Plain JSON, with tags for tuples, arrays and dicts whose keys are not strings."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, (int, float)):
-        return value
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, os.PathLike):  # e.g. FERClassifier(init=Path(...)): read back as str
-        return os.fspath(value)
-    if isinstance(value, tuple):
-        return {"__tuple__": [_encode(v, where) for v in value]}
-    if isinstance(value, list):
-        return [_encode(v, where) for v in value]
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind not in "biufUO":
-            raise TypeError(f"{where}: cannot store an array of dtype {value.dtype}")
-        items = value.tolist()
-        plain = (str, int, float)
-        if value.dtype.kind == "O" and not all(isinstance(v, plain) for v in value.flat):
-            raise TypeError(f"{where}: object arrays may hold only strings and numbers")
-        return {"__ndarray__": items, "dtype": value.dtype.str if value.dtype.kind != "O" else "O"}
-    if isinstance(value, dict):
-        if all(isinstance(k, str) for k in value):
-            return {"__dict__": [[k, _encode(v, f"{where}.{k}")] for k, v in value.items()]}
-        pairs = [[_encode(k, where), _encode(v, f"{where}[{k!r}]")] for k, v in value.items()]
-        return {"__dict__": pairs}
-    raise TypeError(f"{where}: cannot store a value of type {type(value).__name__} ({value!r:.60})")
-
-
-def _decode(value):
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if "__tuple__" in value:
-        return tuple(_decode(v) for v in value["__tuple__"])
-    if "__ndarray__" in value:
-        dtype = np.dtype(object if value["dtype"] == "O" else value["dtype"])
-        if dtype.kind not in "biufUO":
-            raise ValueError(f"unsupported array dtype {value['dtype']!r} in archive")
-        if dtype.itemsize > (4 * MAX_LABEL_CHARS if dtype.kind == "U" else 16):
-            # '<U20000000' would make every element 80 MB, whatever it holds.
-            raise ValueError(f"array dtype {value['dtype']!r} in archive has oversized items")
-        try:
-            return np.asarray(value["__ndarray__"], dtype=dtype)
-        except ValueError as exc:
-            raise ValueError(f"an array not rectangular or not {dtype} ({exc})") from None
-    if "__dict__" in value:
-        pairs = value["__dict__"]
-        if not isinstance(pairs, list) or not all(
-            isinstance(p, list) and len(p) == 2 for p in pairs
-        ):
-            raise ValueError("a tagged __dict__ must be a list of [key, value] pairs")
-        return {_hashable(_decode(k)): _decode(v) for k, v in pairs}
-    raise ValueError(f"unexpected object in archive: keys {sorted(value)}")
-
-
-def _hashable(key):
-    return tuple(key) if isinstance(key, list) else key
 
 
 def load(path: str | os.PathLike):
     """Load an estimator or pipeline saved by :func:`save`, executing no stored code.
 
     Only allow-listed classes are created, with JSON parameters; networks are
-    loaded by Keras with ``safe_mode=True``.
+    loaded by Keras with ``safe_mode=True``, or rebuilt by fercls and given
+    their weights.
 
     Parameters
     ----------
     path : path-like
-        A ``.fercls`` archive.
+        A ``.fercls`` archive or a model folder (including fercls' first
+        folder layout, ``model.json`` + ``model.weights.h5``, which loads as a
+        pipeline of its normaliser and classifier).
 
     Returns
     -------
@@ -313,13 +323,46 @@ def load(path: str | os.PathLike):
     Raises
     ------
     FileNotFoundError
-        If ``path`` does not exist.
+        If ``path`` does not exist, or is a folder without a model.
     ValueError
         If the file is not a fercls archive, is damaged, names a class outside
-        the allow-list, or is larger than the size limit.
+        the allow-list, or is larger than the size limit
+        (:class:`~fercls._model_files.ModelFileError`, a ``ValueError``).
     """
     estimator, _ = load_checkpoint(path)
     return estimator
+
+
+def read_card(path: str | os.PathLike) -> dict:
+    """The card :func:`save` kept with a model (``{}`` where there is none).
+
+    Only the manifest is read: no network is built.
+    """
+    path = Path(path)
+    with _opened(path) as container:
+        return container.manifest().get("card", {})
+
+
+def replace_card(folder: str | os.PathLike, card: dict) -> Path:
+    """Replace the card of a model folder, leaving its networks as they are.
+
+    Only the manifest is rewritten (atomically); the card must be plain JSON.
+    Archives are rewritten whole by :func:`save` instead.
+    """
+    folder = Path(folder)
+    container = Folder(folder)
+    manifest = container.manifest()
+    if MANIFEST not in container.names():
+        raise ModelFileError(
+            f"{folder}: a folder of fercls' first layout; save it again with "
+            "fercls.save(..., folder=True) before replacing its card"
+        )
+    manifest.pop("card", None)
+    plain = _plain_card(card)
+    if plain:
+        manifest["card"] = plain
+    data = json.dumps(manifest, indent=1).encode()
+    return write_atomic(folder / MANIFEST, lambda temporary: Path(temporary).write_bytes(data))
 
 
 def load_checkpoint(path):
@@ -330,80 +373,70 @@ def load_checkpoint(path):
     estimator
         As :func:`load` returns it.
     resume_state : dict or None
-        None for a file written by :func:`save`.
+        None for a model written by :func:`save`.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"model file not found: {path}")
-    if not zipfile.is_zipfile(path):
-        raise ModelFileError(
-            f"{path}: not a fercls archive (expected a zip written by fercls.save)"
-        )
-    try:
-        with zipfile.ZipFile(path) as archive, tempfile.TemporaryDirectory() as scratch:
-            # Sizes and names before any member is read; then "is it ours?"; then the rest.
-            _check_archive(archive, path)
-            manifest = _read_manifest(archive, path)
-            _check_flat(archive, path)
-            try:
-                estimator = _build(
-                    manifest["object"], archive, Path(scratch), path, where="estimator"
-                )
-                resume = _read_resume(manifest, archive, path)
-            except _MALFORMED as exc:
-                raise ModelFileError(
-                    f"{path}: malformed {MANIFEST} ({short_reason(exc)})"
-                ) from None
-            except ModelFileError:
-                raise  # it names the file and the part already
-            except ValueError as exc:
-                raise ModelFileError(f"{path}: malformed {MANIFEST} ({exc})") from None
-    except zipfile.BadZipFile as exc:
-        raise ModelFileError(f"{path}: damaged archive ({exc})") from None
+    with _opened(path) as container, tempfile.TemporaryDirectory() as scratch:
+        # Sizes and names before any member is read; then "is it ours?"; then the rest.
+        manifest = container.manifest()
+        try:
+            obj = manifest["object"]
+            estimator = _build(obj, container, Path(scratch), path, where="estimator")
+            resume = _read_resume(manifest, container, path)
+        except _MALFORMED as exc:
+            what = container.manifest_name
+            raise ModelFileError(f"{path}: malformed {what} ({short_reason(exc)})") from None
+        except ModelFileError:
+            raise  # it names the file and the part already
+        except ValueError as exc:
+            raise ModelFileError(f"{path}: malformed {container.manifest_name} ({exc})") from None
     return estimator, resume
 
 
-def _check_archive(archive: zipfile.ZipFile, path: Path) -> None:
-    """Safe names and sizes, each name once: before any member is read."""
-    checked_zip_entries(archive, path, max_bytes=MAX_ARCHIVE_BYTES)
-    names = archive.namelist()
-    if len(set(names)) != len(names):
-        twice = sorted({n for n in names if names.count(n) > 1})
-        raise ModelFileError(
-            f"{path}: the archive holds {', '.join(twice)} more than once; tools disagree "
-            "on which copy is read, so it is not loaded"
-        )
+class _opened:
+    """The container at ``path``, with a damaged zip reported as a ModelFileError."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._zip: zipfile.ZipFile | None = None
+
+    def __enter__(self):
+        path = self.path
+        if path.is_dir():
+            return Folder(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"model file not found: {path}")
+        if not zipfile.is_zipfile(path):
+            raise ModelFileError(
+                f"{path}: not a fercls archive (expected a zip written by fercls.save, "
+                "or a model folder)"
+            )
+        try:
+            self._zip = zipfile.ZipFile(path)
+            return Archive(self._zip, path)
+        except zipfile.BadZipFile as exc:
+            self.__exit__(None, None, None)
+            raise ModelFileError(f"{path}: damaged archive ({exc})") from None
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+
+    def __exit__(self, kind, exc, traceback):
+        if self._zip is not None:
+            self._zip.close()
+            self._zip = None
+        if isinstance(exc, zipfile.BadZipFile):
+            raise ModelFileError(f"{self.path}: damaged archive ({exc})") from None
+        return False
 
 
-def _check_flat(archive: zipfile.ZipFile, path: Path) -> None:
-    # fercls writes flat archives; anything in a folder was not written by save().
-    for info in archive.infolist():
-        if len(PurePosixPath(info.filename).parts) != 1:
-            raise ModelFileError(f"{path}: unexpected entry {info.filename!r} in archive")
-
-
-def _read_manifest(archive: zipfile.ZipFile, path: Path) -> dict:
-    if MANIFEST not in archive.namelist():
-        raise ModelFileError(f"{path}: not a fercls archive (no {MANIFEST} inside)")
-    data = read_zip_member(archive, MANIFEST, path, max_bytes=MAX_MANIFEST_BYTES)
-    manifest = parse_json(data, f"{path}: {MANIFEST}")
-    if manifest.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: {MANIFEST} does not describe a fercls archive")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path}: format_version {manifest.get('format_version')!r}; this fercls "
-            f"({__version__}) reads version {FORMAT_VERSION}"
-        )
-    return manifest
-
-
-def _build(description, archive, scratch: Path, path: Path, *, where: str):
+def _build(description, container, scratch: Path, path: Path, *, where: str):
     found = description.get("class") if isinstance(description, dict) else description
     name = _FORMER_NAMES.get(found, found) if isinstance(found, str) else found
     if name not in _ALLOWED:
         raise ModelFileError(f"{path}: {where}: class {found!r} is not one fercls.load creates")
     cls = _public_class(name)
-    params = _decode(description.get("params", {}))
+    params = decode(description.get("params", {}))
     if not isinstance(params, dict):
         raise ModelFileError(
             f"{path}: {where}: params must be an object, got {type(params).__name__}"
@@ -421,7 +454,7 @@ def _build(description, archive, scratch: Path, path: Path, *, where: str):
         ):
             raise ModelFileError(f"{path}: {where}: steps must be a list of [name, step] pairs")
         steps = [
-            (name, _build(step, archive, scratch, path, where=f"{where}.{name}"))
+            (name, _build(step, container, scratch, path, where=f"{where}.{name}"))
             for name, step in steps
         ]
         _check_fitted_together(steps, f"{path}: {where}")
@@ -429,7 +462,7 @@ def _build(description, archive, scratch: Path, path: Path, *, where: str):
     estimator = cls(**params)
     if hasattr(estimator, "_validate_params"):
         estimator._validate_params()  # a file's parameters are input like any other
-    state = _decode(description.get("state", {}))
+    state = decode(description.get("state", {}))
     if not isinstance(state, dict):
         raise ModelFileError(f"{path}: {where}: state must be an object")
     for key, value in state.items():
@@ -439,7 +472,12 @@ def _build(description, archive, scratch: Path, path: Path, *, where: str):
     if "classes_" in state and "network" in description:
         check_classes(state["classes_"], f"{path}: {where}")  # bounded before any build
     if "network" in description:
-        estimator.model_ = _load_network(archive, description["network"], scratch, path)
+        if name != _NETWORK_CLASS:
+            raise ModelFileError(f"{path}: {where}: a {name} has no network")
+        where_network = f"{path}: network {description['network']!r:.80}"
+        estimator.model_ = _load_network(
+            container, description["network"], scratch, estimator, where_network
+        )
     check_feature_count(estimator, f"{path}: {where}")
     if name == _NETWORK_CLASS:
         check_fitted_state(estimator, f"{path}: {where}")
@@ -467,25 +505,42 @@ def _check_fitted_together(steps, where: str) -> None:
             raise ModelFileError(f"{where}: the last step is fitted but step {name!r} is not")
 
 
-def _load_network(archive, name: str, scratch: Path, path: Path):
+def _load_network(container, name, scratch: Path, classifier, where: str):
+    """The network file ``name``: a whole Keras model, or weights for a network
+    that fercls builds from ``classifier``'s (already set and checked) state."""
     from .architectures import import_keras
 
     import_keras()  # the thread rule before TensorFlow starts
-    if not isinstance(name, str) or name not in archive.namelist():
-        raise ModelFileError(f"{path}: archive lacks its network file {name!r}")
-    target = scratch / PurePosixPath(name).name
-    target.write_bytes(read_zip_member(archive, name, path, max_bytes=MAX_ARCHIVE_BYTES))
-    return load_keras_file(target, f"{path}: network {name!r}")
+    if not isinstance(name, str) or not NETWORK_FILE.match(name) or name not in container.names():
+        raise ModelFileError(f"{where}: no such network file in the model")
+    local = container.local_file(name, scratch)
+    if name.endswith(".keras"):
+        return load_keras_file(local, where)
+    shape = check_image_shape(classifier.image_shape_, where)
+    params = classifier.get_params()
+    if not isinstance(params["architecture"], str):
+        raise ModelFileError(f"{where}: weights alone need a built-in architecture")
+
+    def build():
+        return _fresh_network(params, shape, classifier.classes_)
+
+    check_network_size(build, where)
+    network = build()
+    try:
+        network.load_weights(local)
+    except Exception as exc:  # h5py and Keras raise many types for a damaged file
+        raise ModelFileError(f"{where}: cannot load the weights ({short_reason(exc)})") from None
+    return classifier._compile(network)
 
 
-def _read_resume(manifest, archive, path):
+def _read_resume(manifest, container, path):
     if "resume" not in manifest:
         return None
-    resume = _decode(manifest["resume"])
+    resume = decode(manifest["resume"])
     if not isinstance(resume, dict):
         raise ModelFileError(f"{path}: resume state must be an object")
-    if "best-weights.npz" in archive.namelist():
-        data = read_zip_member(archive, "best-weights.npz", path, max_bytes=MAX_ARCHIVE_BYTES)
+    if "best-weights.npz" in container.names():
+        data = container.read("best-weights.npz")
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as npz:
                 resume["best_weights"] = [npz[f"arr_{i}"] for i in range(len(npz.files))]

@@ -1,28 +1,20 @@
-"""The bundled pretrained model, and saving and loading classifiers in the
-weights-plus-JSON folder format it is stored in (read by
-:mod:`fercls._model_folder`, so no code stored in the files is executed)."""
+"""The bundled pretrained model, and the model folder as a classifier and its
+normaliser: a folder written by :func:`fercls.save` (``folder=True``) and read
+by :func:`fercls.load`, so no code stored in the files is executed."""
 
 from __future__ import annotations
 
-import json
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from ._io import short_reason, write_folder_atomic
-from ._model_folder import (
-    FORMAT_VERSION,
-    METADATA,
-    MODEL_FOLDER,
-    WEIGHTS,
-    bundled_model_folder,
-    network_for,
-    read_model_folder,
-)
+from ._containers import bundled_model_folder
+from ._io import short_reason
+from ._model_files import ModelFileError
 from .classifier import FERClassifier, final_classifier
+from .persistence import load, read_card, save
 from .preprocessing import PixelNormalizer, PixelStringParser
 
 __all__ = [
@@ -36,7 +28,8 @@ __all__ = [
 
 
 def save_classifier(classifier: FERClassifier, directory, *, normalization="scale", card=None):
-    """Save a fitted FERClassifier as weights plus JSON metadata, atomically.
+    """Save a fitted FERClassifier and the normalisation it was trained behind as a
+    model folder (:func:`fercls.save` with ``folder=True``), atomically.
 
     Parameters
     ----------
@@ -48,77 +41,42 @@ def save_classifier(classifier: FERClassifier, directory, *, normalization="scal
     normalization : {"scale", "standardize"}
         The :class:`PixelNormalizer` method the classifier was trained behind.
     card : dict, optional
-        Figures and provenance to keep with the model (accuracy, command, …).
+        Figures and provenance to keep with the model (accuracy, command, …),
+        read back by :func:`fercls.persistence.read_card`.
+
+    Returns
+    -------
+    Path
+        ``directory``.
     """
     if not isinstance(classifier.architecture, str):
         raise ValueError("only classifiers with a named architecture can be saved this way")
-    directory = Path(directory)
-    params = classifier.get_params()
-    metadata = {
-        "format_version": FORMAT_VERSION,
-        "params": {k: v for k, v in params.items() if k not in ("random_state",)},
-        "classes": classifier.classes_.tolist(),
-        "image_shape": list(classifier.image_shape_),
-        "normalization": normalization,
-        "n_iter": int(classifier.n_iter_),
-        "best_iteration": classifier.best_iteration_,
-        "card": card or {},
-    }
-
-    def write(staging):
-        _network_only(classifier).save_weights(Path(staging) / WEIGHTS)
-        (Path(staging) / METADATA).write_text(json.dumps(metadata, indent=2, default=_jsonable))
-
-    write_folder_atomic(directory, write, kind=MODEL_FOLDER)
-    return directory
-
-
-def _network_only(classifier):
-    """An uncompiled copy of the network: saving it leaves out the optimizer's
-    moment estimates, which would triple the file (Adam keeps two per weight)."""
-    copy = network_for(classifier.get_params(), classifier.image_shape_, classifier.classes_)
-    copy.set_weights(classifier.model_.get_weights())
-    return copy
-
-
-def _jsonable(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, os.PathLike):  # e.g. FERClassifier(init=Path(...)): read back as str
-        return os.fspath(value)
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"cannot store {value!r} in model metadata")
+    normalizer = PixelNormalizer(method=normalization)
+    normalizer.fit(np.zeros((1, classifier.n_features_in_), dtype=np.uint8))
+    model = Pipeline([("normalizer", normalizer), ("classifier", classifier)])
+    return save(model, directory, folder=True, card=card)
 
 
 def load_classifier(directory) -> tuple[FERClassifier, dict]:
-    """Load a classifier saved by :func:`save_classifier`.
-
-    ``model.json`` is checked before a network is built, and the network's
-    size before its weights are allocated; the fitted state is then checked
-    as :func:`fercls.load` checks an archive's. Every error is a
-    ``ValueError`` naming the file.
+    """The classifier of a model folder, and what the folder says of it.
 
     Returns
     -------
     classifier : FERClassifier
-        Fitted, ready to predict.
+        Fitted, ready to predict (on normalised pixels).
     metadata : dict
-        The contents of ``model.json``.
+        ``normalization``, the :class:`PixelNormalizer` method the classifier
+        expects (None if the folder holds no normaliser), and ``card``
+        (:func:`fercls.persistence.read_card`).
     """
-    folder = read_model_folder(directory, lambda params: FERClassifier(**params)._validate_params())
-    try:
-        classifier = FERClassifier.from_keras(
-            folder.network,
-            folder.classes,
-            n_iter=folder.metadata["n_iter"],
-            best_iteration=folder.metadata["best_iteration"],
-            history=folder.history,
-            **folder.params,
-        )
-    except ValueError as exc:
-        raise ValueError(f"{directory}: {exc}") from None
-    return classifier, folder.metadata
+    model = load(directory)
+    classifier = final_classifier(model)
+    if classifier is None:
+        raise ModelFileError(f"{directory}: holds a {type(model).__name__}, not a classifier")
+    steps = [step for _, step in model.steps] if isinstance(model, Pipeline) else []
+    normalizers = [step for step in steps if isinstance(step, PixelNormalizer)]
+    normalization = normalizers[-1].method if normalizers else None
+    return classifier, {"normalization": normalization, "card": read_card(directory)}
 
 
 #: The bundled classifier's parameters: ``load_pretrained().fit(X, y)`` fine-tunes
@@ -183,14 +141,17 @@ def load_pretrained(*, with_parser=True, test_time_augmentation=None) -> Pipelin
 
 
 def load_pipeline(directory, *, with_parser=True, test_time_augmentation=None) -> Pipeline:
-    """A saved model folder as a fitted pipeline ``[PixelStringParser →]
-    PixelNormalizer → FERClassifier`` taking raw pixels (or pixel strings)."""
-    classifier, metadata = load_classifier(directory)
+    """A saved model folder as a fitted pipeline taking raw pixels (and, with
+    ``with_parser``, pixel strings): ``[PixelStringParser →] PixelNormalizer →
+    FERClassifier`` for a folder :func:`save_classifier` wrote."""
+    model = load(directory)
+    steps = list(model.steps) if isinstance(model, Pipeline) else [("classifier", model)]
+    classifier = final_classifier(model)
+    if classifier is None:
+        raise ModelFileError(f"{directory}: holds a {type(model).__name__}, not a classifier")
     classifier.set_params(test_time_augmentation=test_time_augmentation)
-    # The normaliser is stateless; fitting it on one blank row records the pixel count.
-    normalizer = PixelNormalizer(method=metadata["normalization"])
-    normalizer.fit(np.zeros((1, classifier.n_features_in_), dtype=np.uint8))
-    steps = [("normalizer", normalizer), ("classifier", classifier)]
+    if steps and isinstance(steps[0][1], PixelStringParser):
+        steps = steps[1:]
     if with_parser:
         steps.insert(0, ("parser", PixelStringParser(n_pixels=classifier.n_features_in_)))
     return Pipeline(steps)
@@ -277,8 +238,6 @@ def _read_model(path, *, allow_pickle):
     if path.is_dir():
         return load_pipeline(path)
     if zipfile.is_zipfile(path):
-        from .persistence import load
-
         return load(path)
     if path.suffix.lower() not in PICKLE_SUFFIXES:
         raise ValueError(
