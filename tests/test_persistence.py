@@ -54,6 +54,21 @@ def test_pipeline_round_trip_predicts_identically(pipeline, saved, data):
     assert classifier.classes_.dtype == pipeline[-1].classes_.dtype
 
 
+def test_the_bundled_model_saved_both_ways_loads_without_warnings(tmp_path):
+    """Its optimizer never took a step; Keras would warn that it skipped loading
+    the optimizer's slots, though there were none to load."""
+    import warnings
+
+    model = fercls.load_pretrained()
+    pixels = np.full((2, 2304), 90, np.uint8)
+    for path, folder in [(tmp_path / "m.fercls", False), (tmp_path / "m", True)]:
+        fercls.save(model, path, folder=folder)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            loaded = fercls.load(path)
+        np.testing.assert_array_equal(loaded.predict_proba(pixels), model.predict_proba(pixels))
+
+
 @pytest.mark.slow  # starts Python processes that import TensorFlow
 def test_loads_in_a_fresh_process(saved, data, tmp_path):
     X, _ = data

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -45,6 +46,11 @@ MAX_LABEL_CHARS = 256
 MAX_IMAGE_PIXELS = 1024 * 1024
 MAX_NETWORK_CONFIG_BYTES = 16 * 1024**2
 _SEED_RANGE = (0, 2**32 - 1)
+#: Keras's warning when a network whose optimizer never took a step (the
+#: bundled model, loaded to predict) is loaded: it rebuilds the optimizer with
+#: all of its slots and says it skipped loading them, though there was nothing
+#: to load. Only that warning is silenced.
+UNUSED_OPTIMIZER_WARNING = r"Skipping variable loading for optimizer .* has 2 variables"
 
 
 @contextlib.contextmanager
@@ -99,7 +105,8 @@ def load_keras_file(path: Path, where: str):
     network_config = {k: v for k, v in config.items() if k != "compile_config"}
     check_network_size(lambda: keras.saving.deserialize_keras_object(network_config), where)
     try:
-        with safe_deserialization():
+        with safe_deserialization(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=UNUSED_OPTIMIZER_WARNING)
             return keras.saving.load_model(path, compile=True, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a damaged or unsafe file
         # Keras's refusals run to a hundred lines; the first says what was wrong.

@@ -32,7 +32,7 @@ from ._inputs import (
     sample_weights,
     split_validation,
 )
-from ._model_files import check_fitted_state
+from ._model_files import UNUSED_OPTIMIZER_WARNING, check_fitted_state
 from ._precision import resolve_precision
 from ._tracing import expected_retracing, traced_forward
 from ._views import TEST_TIME_AUGMENTATIONS, augmented_views
@@ -773,14 +773,8 @@ class FERClassifier(ClassifierMixin, BaseEstimator):
 
 class _PickledNetwork:
     """A Keras network inside a pickle, unpickled without Keras's warning
-    about optimizer state that never existed.
-
-    A network whose optimizer never took a step (e.g. the bundled model,
-    loaded and used for prediction) pickles an optimizer with 2 variables;
-    Keras rebuilds it with all of its slots on unpickling and warns "Skipping
-    variable loading for optimizer ... the saved optimizer has 2 variables",
-    though there was no state to load. Only that warning is silenced.
-    """
+    about optimizer state that never existed (see
+    :data:`fercls._model_files.UNUSED_OPTIMIZER_WARNING`)."""
 
     def __init__(self, network):
         self.network = network
@@ -796,9 +790,7 @@ def _unpickle_network(data):
     import warnings
 
     with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=r"Skipping variable loading for optimizer .* has 2 variables"
-        )
+        warnings.filterwarnings("ignore", message=UNUSED_OPTIMIZER_WARNING)
         return pickle.loads(data)
 
 
