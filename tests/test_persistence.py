@@ -69,6 +69,31 @@ def test_the_bundled_model_saved_both_ways_loads_without_warnings(tmp_path):
         np.testing.assert_array_equal(loaded.predict_proba(pixels), model.predict_proba(pixels))
 
 
+def test_the_two_containers_are_not_mixed_up(pipeline, tmp_path):
+    with pytest.raises(ValueError, match="a model folder named like an archive"):
+        fercls.save(pipeline, tmp_path / "model.fercls", folder=True)
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(IsADirectoryError, match="pass folder=True"):
+        fercls.save(pipeline, tmp_path / "runs")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_a_folder_holds_the_manifest_and_weights_and_loads_as_the_archive(pipeline, data, tmp_path):
+    X, _ = data
+    folder = fercls.save(pipeline, tmp_path / "model", folder=True, card={"runs": (1, 2)})
+    assert sorted(p.name for p in folder.iterdir()) == [MANIFEST, "network-0.weights.h5"]
+    loaded = fercls.load(folder)
+    assert [name for name, _ in loaded.steps] == [name for name, _ in pipeline.steps]
+    np.testing.assert_array_equal(loaded.predict_proba(X), pipeline.predict_proba(X))
+    assert fercls.persistence.read_card(folder) == {"runs": [1, 2]}
+    fercls.persistence.replace_card(folder, {"runs": [3]})
+    assert fercls.persistence.read_card(folder) == {"runs": [3]}
+    with pytest.raises(TypeError, match="card: cannot store a value of type object"):
+        fercls.save(pipeline, tmp_path / "other", folder=True, card={"x": object()})
+    assert not (tmp_path / "other").exists()
+
+
 @pytest.mark.slow  # starts Python processes that import TensorFlow
 def test_loads_in_a_fresh_process(saved, data, tmp_path):
     X, _ = data

@@ -160,6 +160,7 @@ def save_checkpoint(estimator, path, resume_state: dict) -> Path:
 
 
 def _save(estimator, path, *, folder=False, card=None, resume_state=None) -> Path:
+    _check_container_name(Path(path), folder)
     classifiers: list = []
     suffix = ".weights.h5" if folder else ".keras"
     description = _describe(estimator, classifiers, suffix, where="estimator")
@@ -191,6 +192,19 @@ def _save(estimator, path, *, folder=False, card=None, resume_state=None) -> Pat
                 archive.writestr("best-weights.npz", buffer.getvalue())
 
     return write_atomic(path, write)
+
+
+def _check_container_name(path: Path, folder: bool) -> None:
+    """The careless mix-ups of the two containers, refused before anything is written."""
+    if folder and path.suffix.lower() == ".fercls":
+        raise ValueError(
+            f"{path}: a model folder named like an archive; drop folder=True to write a "
+            ".fercls file, or name the folder without the suffix"
+        )
+    if not folder and path.is_dir():
+        raise IsADirectoryError(
+            f"{path}: is a folder; pass folder=True to save a model folder, or name a file"
+        )
 
 
 def _plain_card(card) -> dict | None:
