@@ -25,6 +25,7 @@ none.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -407,41 +408,25 @@ def load_checkpoint(path):
     return estimator, resume
 
 
-class _opened:
-    """The container at ``path``, with a damaged zip reported as a ModelFileError."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._zip: zipfile.ZipFile | None = None
-
-    def __enter__(self):
-        path = self.path
-        if path.is_dir():
-            return Folder(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"model file not found: {path}")
-        if not zipfile.is_zipfile(path):
-            raise ModelFileError(
-                f"{path}: not a fercls archive (expected a zip written by fercls.save, "
-                "or a model folder)"
-            )
-        try:
-            self._zip = zipfile.ZipFile(path)
-            return Archive(self._zip, path)
-        except zipfile.BadZipFile as exc:
-            self.__exit__(None, None, None)
-            raise ModelFileError(f"{path}: damaged archive ({exc})") from None
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-
-    def __exit__(self, kind, exc, traceback):
-        if self._zip is not None:
-            self._zip.close()
-            self._zip = None
-        if isinstance(exc, zipfile.BadZipFile):
-            raise ModelFileError(f"{self.path}: damaged archive ({exc})") from None
-        return False
+@contextlib.contextmanager
+def _opened(path: Path):
+    """The container at ``path``; a damaged zip, found opening it or reading from
+    it, is a ModelFileError."""
+    if path.is_dir():
+        yield Folder(path)
+        return
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(
+            f"{path}: not a fercls archive (expected a zip written by fercls.save, "
+            "or a model folder)"
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            yield Archive(archive, path)
+    except zipfile.BadZipFile as exc:
+        raise ModelFileError(f"{path}: damaged archive ({exc})") from None
 
 
 def _build(description, container, scratch: Path, path: Path, *, where: str):
