@@ -29,6 +29,14 @@ EXPECTED_FAILURES = {
             "repeated, because duplicates land in different batches and change the "
             "number of gradient steps. Weighted losses are still exact per batch."
         ),
+        "check_methods_sample_order_invariance": (
+            "The network computes in float32 and predict_proba returns float64, so the "
+            "check compares at float64 tolerance (rtol 1e-7). The matrix kernels may round "
+            "a row differently by its place in the batch (its SIMD block or thread): seen "
+            "in a full run on an AMD EPYC, one probability in 60 moved by 1 float32 ulp; "
+            "it passes on other runs, hence not strict. "
+            "test_classifier checks order invariance at float32 tolerance instead."
+        ),
     },
 }
 # PixelStringParser (pixel strings in) and FaceCropper (paths or photos in) declare
