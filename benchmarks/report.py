@@ -40,6 +40,9 @@ NOT_RUN = {
     "face_crop_margin": "measures the framing constants written into fercls.faces, once "
     "per detector (--detector mtcnn > results/face_framing.json, --detector haar > "
     "results/face_framing_haar.json); rerun by hand when a detector changes",
+    "student_latency": "decides once whether a larger student network may ship (its "
+    "single-image latency at most twice the bundled model's); rerun by hand with "
+    "--candidate FOLDER for a new candidate",
     "child_process": "not a benchmark: runs a measurement in a fresh process for "
     "fit_memory and load_data",
     "report": "this script: it renders the results of the others",

@@ -89,6 +89,9 @@ def test_a_folder_holds_the_manifest_and_weights_and_loads_as_the_archive(pipeli
     assert fercls.persistence.read_card(folder) == {"runs": [1, 2]}
     fercls.persistence.replace_card(folder, {"runs": [3]})
     assert fercls.persistence.read_card(folder) == {"runs": [3]}
+    again, card = fercls.persistence.load_with_card(folder)
+    assert card == {"runs": [3]}
+    np.testing.assert_array_equal(again.predict_proba(X), pipeline.predict_proba(X))
     with pytest.raises(TypeError, match="card: cannot store a value of type object"):
         fercls.save(pipeline, tmp_path / "other", folder=True, card={"x": object()})
     assert not (tmp_path / "other").exists()

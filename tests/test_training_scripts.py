@@ -197,3 +197,30 @@ def test_a_first_layout_folder_is_upgraded_in_place_with_its_weights_file_unchan
     assert read_card(folder) == {"note": "kept"}
     (again,) = run_script("upgrade_model_folder.py", folder).splitlines()
     assert json.loads(again)["upgraded"] is False
+
+
+def test_a_teacher_is_stored_in_float16_and_never_over_a_folder_that_is_not_a_model(
+    trained, fer_zip, tmp_path
+):
+    import h5py
+
+    folder, _ = trained
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "keep.txt").write_text("mine")
+    refused = subprocess.run(
+        [sys.executable, str(TRAINING / "store_teacher.py"), folder, notes, "--data", fer_zip],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode != 0 and "keep.txt" in refused.stderr
+    assert [p.name for p in notes.iterdir()] == ["keep.txt"]
+
+    (line,) = run_script("store_teacher.py", folder, tmp_path / "teacher", "--data", fer_zip)
+    report = json.loads(line)
+    assert report["checked_images"] == 500 and report["largest_probability_difference"] < 0.01
+    with h5py.File(tmp_path / "teacher" / "network-0.weights.h5") as weights:
+        kinds = set()
+        weights.visititems(lambda _, item: kinds.add(getattr(item, "dtype", None)))
+    assert np.dtype("float16") in kinds and np.dtype("float32") not in kinds
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes", "teacher"]

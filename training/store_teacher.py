@@ -19,10 +19,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from fercls._containers import MODEL_FOLDER, network_file
+from fercls._io import check_replaceable_folder, write_folder_atomic
+from fercls._manifest import MANIFEST
 from fercls.datasets import fer2013_path
 
 CHECKED_IMAGES = 500
-MANIFEST, WEIGHTS = "fercls.json", "network-0.weights.h5"
+WEIGHTS = network_file(0, weights_only=True)
 
 
 def main(argv=None):
@@ -33,15 +36,19 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.destination.resolve() == args.source.resolve():
         parser.error("the destination must not be the source")
-    staging = args.destination.with_name(f".{args.destination.name}.staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    shutil.copy2(args.source / MANIFEST, staging / MANIFEST)
-    halve_weights(args.source / WEIGHTS, staging / WEIGHTS)
-    report = compare(args.source, staging, args.data)
-    if args.destination.exists():
-        shutil.rmtree(args.destination)
-    staging.rename(args.destination)
+    try:  # only an empty folder or an earlier model folder is replaced, never anything else
+        check_replaceable_folder(args.destination, str(args.destination), kind=MODEL_FOLDER)
+    except ValueError as exc:
+        parser.error(str(exc))
+    report = {}
+
+    def write(staging):
+        staging = Path(staging)
+        shutil.copy2(args.source / MANIFEST, staging / MANIFEST)
+        halve_weights(args.source / WEIGHTS, staging / WEIGHTS)
+        report.update(compare(args.source, staging, args.data))
+
+    write_folder_atomic(args.destination, write, kind=MODEL_FOLDER)
     print(json.dumps({"teacher": str(args.destination), **report}))
 
 

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-LEGACY_METADATA, LEGACY_WEIGHTS = "model.json", "model.weights.h5"
-NEW_WEIGHTS = "network-0.weights.h5"
+from fercls._containers import LEGACY_METADATA, LEGACY_WEIGHTS, MODEL_FOLDER, network_file
+from fercls._io import write_folder_atomic
+
+NEW_WEIGHTS = network_file(0, weights_only=True)
 PROBE_IMAGES = 64
 
 
@@ -40,19 +42,17 @@ def upgrade(folder: Path) -> dict:
     if not (folder / LEGACY_METADATA).is_file():
         return {"folder": str(folder), "upgraded": False, "reason": f"no {LEGACY_METADATA}"}
     old = load(folder)
-    staging = folder.with_name(f".{folder.name}.upgrade")
-    shutil.rmtree(staging, ignore_errors=True)
-    save(old, staging, folder=True, card=read_card(folder))
-    shutil.copy2(folder / LEGACY_WEIGHTS, staging / NEW_WEIGHTS)
     probe = np.random.default_rng(0).random((PROBE_IMAGES, old[-1].n_features_in_)) * 255
-    difference = np.abs(load(staging).predict_proba(probe) - old.predict_proba(probe)).max()
-    if difference != 0:
-        shutil.rmtree(staging)
-        raise SystemExit(f"{folder}: the upgraded folder predicts differently ({difference})")
-    aside = folder.with_name(f".{folder.name}.old")
-    folder.rename(aside)
-    staging.rename(folder)
-    shutil.rmtree(aside)
+
+    def write(staging):
+        save(old, staging, folder=True, card=read_card(folder))
+        shutil.copy2(folder / LEGACY_WEIGHTS, Path(staging, NEW_WEIGHTS))
+        difference = np.abs(load(staging).predict_proba(probe) - old.predict_proba(probe)).max()
+        if difference != 0:
+            raise SystemExit(f"{folder}: the upgraded folder predicts differently ({difference})")
+
+    # The old folder is swapped out only once the new one is written and checked.
+    write_folder_atomic(folder, write, kind=MODEL_FOLDER)
     return {"folder": str(folder), "upgraded": True, "probe_images": PROBE_IMAGES}
 
 

@@ -35,14 +35,22 @@ MAX_MODEL_BYTES = 1024**3
 #: Network files: a whole Keras model (``.keras``, with its optimizer state) or
 #: its weights alone (``.weights.h5``, rebuilt by fercls' own builder).
 NETWORK_FILE = re.compile(r"^(?:network-\d{1,3}|model)\.(?:keras|weights\.h5)$")
-#: A model folder holds the manifest and its networks' weights, nothing else;
-#: only such a folder (or an empty one) is replaced by a save.
 # fercls' first folder layout (read, no longer written; a save may replace it).
 LEGACY_METADATA = "model.json"
 LEGACY_WEIGHTS = "model.weights.h5"
+
+
+def network_file(index: int, *, weights_only: bool) -> str:
+    """The name :func:`fercls.save` gives the ``index``-th network it writes:
+    its weights alone in a folder, the whole Keras model in an archive."""
+    return f"network-{index}" + (".weights.h5" if weights_only else ".keras")
+
+
+#: A model folder holds the manifest and its networks' weights, nothing else;
+#: only such a folder (or an empty one) is replaced by a save.
 MODEL_FOLDER = OutputFolder(
     MANIFEST,
-    frozenset({*(f"network-{i}.weights.h5" for i in range(4)), LEGACY_WEIGHTS}),
+    frozenset({*(network_file(i, weights_only=True) for i in range(4)), LEGACY_WEIGHTS}),
     former=frozenset({LEGACY_METADATA}),
 )
 BUNDLED_DIR = "models/fer2013_vgg_small"
@@ -99,10 +107,16 @@ class Folder:
 
     def __init__(self, path: Path):
         self.path = path
-        self.manifest_name = MANIFEST
 
     def names(self) -> set[str]:
         return set(os.listdir(self.path))
+
+    @property
+    def manifest_name(self) -> str:
+        """The file the manifest is read from, for messages."""
+        names = self.names()
+        legacy = MANIFEST not in names and LEGACY_METADATA in names
+        return LEGACY_METADATA if legacy else MANIFEST
 
     def manifest(self) -> dict:
         names = self.names()
@@ -111,7 +125,6 @@ class Folder:
             data = read_regular_file(where, max_bytes=MAX_MANIFEST_BYTES)
             return check_header(parse_json(data, str(where)), where)
         if LEGACY_METADATA in names and LEGACY_WEIGHTS in names:
-            self.manifest_name = LEGACY_METADATA
             try:
                 return legacy_manifest(self.path)
             except TypeError as exc:  # values JSON holds but a model cannot (nested objects)

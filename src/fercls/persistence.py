@@ -42,6 +42,7 @@ from ._containers import (
     NETWORK_FILE,
     Archive,
     Folder,
+    network_file,
 )
 from ._io import short_reason, write_atomic, write_folder_atomic
 from ._manifest import MANIFEST, decode, encode, new_manifest
@@ -59,6 +60,7 @@ __all__ = [
     "save",
     "load",
     "read_card",
+    "load_with_card",
     "replace_card",
     "save_checkpoint",
     "load_checkpoint",
@@ -163,8 +165,7 @@ def save_checkpoint(estimator, path, resume_state: dict) -> Path:
 def _save(estimator, path, *, folder=False, card=None, resume_state=None) -> Path:
     _check_container_name(Path(path), folder)
     classifiers: list = []
-    suffix = ".weights.h5" if folder else ".keras"
-    description = _describe(estimator, classifiers, suffix, where="estimator")
+    description = _describe(estimator, classifiers, folder, where="estimator")
     manifest = new_manifest(description, card=_plain_card(card))
     if resume_state is not None:
         scalars = {k: v for k, v in resume_state.items() if k != "best_weights"}
@@ -176,7 +177,7 @@ def _save(estimator, path, *, folder=False, card=None, resume_state=None) -> Pat
         def write_folder(staging):
             Path(staging, MANIFEST).write_bytes(manifest_bytes)
             for i, network in enumerate(networks):
-                network.save_weights(Path(staging, f"network-{i}{suffix}"))
+                network.save_weights(Path(staging, network_file(i, weights_only=True)))
 
         return write_folder_atomic(path, write_folder, kind=MODEL_FOLDER)
 
@@ -184,9 +185,9 @@ def _save(estimator, path, *, folder=False, card=None, resume_state=None) -> Pat
         with tempfile.TemporaryDirectory() as scratch, zipfile.ZipFile(temporary, "w") as archive:
             archive.writestr(MANIFEST, manifest_bytes)
             for i, classifier in enumerate(classifiers):
-                network_file = Path(scratch, f"network-{i}{suffix}")
-                classifier.model_.save(network_file)
-                archive.write(network_file, network_file.name)
+                keras_file = Path(scratch, network_file(i, weights_only=False))
+                classifier.model_.save(keras_file)
+                archive.write(keras_file, keras_file.name)
             if resume_state is not None and resume_state.get("best_weights") is not None:
                 buffer = io.BytesIO()
                 np.savez(buffer, *resume_state["best_weights"])
@@ -269,7 +270,7 @@ def _public_class(name: str):
     return getattr(import_module(module_name), class_name, None)
 
 
-def _describe(estimator, classifiers: list, suffix: str, *, where: str) -> dict:
+def _describe(estimator, classifiers: list, weights_only: bool, *, where: str) -> dict:
     name = _qualified_name(estimator)
     if name not in _ALLOWED:
         raise TypeError(
@@ -280,14 +281,11 @@ def _describe(estimator, classifiers: list, suffix: str, *, where: str) -> dict:
     if name in _PIPELINES:
         params = estimator.get_params(deep=False)
         steps = params.pop("steps")
-        return {
-            "class": name,
-            "params": encode(params, f"{where}.params"),
-            "steps": [
-                [step_name, _describe(step, classifiers, suffix, where=f"{where}.{step_name}")]
-                for step_name, step in steps
-            ],
-        }
+        described = [
+            [step_name, _describe(step, classifiers, weights_only, where=f"{where}.{step_name}")]
+            for step_name, step in steps
+        ]
+        return {"class": name, "params": encode(params, f"{where}.params"), "steps": described}
     params = estimator.get_params(deep=False)
     if callable(params.get("architecture")):
         raise TypeError(
@@ -310,7 +308,7 @@ def _describe(estimator, classifiers: list, suffix: str, *, where: str) -> dict:
         "state": encode(state, f"{where}.state"),
     }
     if hasattr(estimator, "model_"):
-        description["network"] = f"network-{len(classifiers)}{suffix}"
+        description["network"] = network_file(len(classifiers), weights_only=weights_only)
         classifiers.append(estimator)
     return description
 
@@ -390,7 +388,18 @@ def load_checkpoint(path):
     resume_state : dict or None
         None for a model written by :func:`save`.
     """
-    path = Path(path)
+    estimator, resume, _ = _read(Path(path))
+    return estimator, resume
+
+
+def load_with_card(path: str | os.PathLike) -> tuple:
+    """:func:`load` and :func:`read_card` in one reading: ``(estimator, card)``."""
+    estimator, _, card = _read(Path(path))
+    return estimator, card
+
+
+def _read(path: Path) -> tuple:
+    """The estimator, the resume state (or None) and the card stored at ``path``."""
     with _opened(path) as container, tempfile.TemporaryDirectory() as scratch:
         # Sizes and names before any member is read; then "is it ours?"; then the rest.
         manifest = container.manifest()
@@ -405,7 +414,7 @@ def load_checkpoint(path):
             raise  # it names the file and the part already
         except ValueError as exc:
             raise ModelFileError(f"{path}: malformed {container.manifest_name} ({exc})") from None
-    return estimator, resume
+    return estimator, resume, manifest.get("card", {})
 
 
 @contextlib.contextmanager

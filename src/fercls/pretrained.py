@@ -14,7 +14,7 @@ from ._containers import bundled_model_folder
 from ._io import short_reason
 from ._model_files import ModelFileError
 from .classifier import FERClassifier, final_classifier
-from .persistence import load, read_card, save
+from .persistence import load, load_with_card, save
 from .preprocessing import PixelNormalizer, PixelStringParser
 
 __all__ = [
@@ -69,14 +69,14 @@ def load_classifier(directory) -> tuple[FERClassifier, dict]:
         expects (None if the folder holds no normaliser), and ``card``
         (:func:`fercls.persistence.read_card`).
     """
-    model = load(directory)
+    model, card = load_with_card(directory)
     classifier = final_classifier(model)
     if classifier is None:
         raise ModelFileError(f"{directory}: holds a {type(model).__name__}, not a classifier")
     steps = [step for _, step in model.steps] if isinstance(model, Pipeline) else []
     normalizers = [step for step in steps if isinstance(step, PixelNormalizer)]
     normalization = normalizers[-1].method if normalizers else None
-    return classifier, {"normalization": normalization, "card": read_card(directory)}
+    return classifier, {"normalization": normalization, "card": card}
 
 
 #: The bundled classifier's parameters: ``load_pretrained().fit(X, y)`` fine-tunes
