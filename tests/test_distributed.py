@@ -48,6 +48,7 @@ def test_pixel_strings_in_a_series_or_a_pixels_column_match_predict(string_model
     np.testing.assert_allclose(proba.to_numpy(), string_model.predict_proba(strings), atol=1e-6)
 
 
+@pytest.mark.slow  # starts two worker processes that import TensorFlow
 def test_a_local_cluster_of_two_workers_gives_the_same_predictions(model, pixels, monkeypatch):
     distributed = pytest.importorskip("dask.distributed")
     monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)

@@ -14,10 +14,11 @@ import fercls
 from fercls import FERClassifier, PixelNormalizer
 
 # Configurations to check besides each class's defaults: FERClassifier with the
-# small network (20 epochs are enough for every accuracy threshold in the checks
-# on their small blobs; the default vgg would take far longer to the same end).
+# small network (8 epochs reach 0.92 training accuracy on the checks' three blobs
+# and 0.95 on two, for seeds 0-2, where check_classifiers_train asks for 0.83; the
+# default vgg would take far longer to the same end).
 CONFIGURATIONS = {
-    "FERClassifier": [FERClassifier(architecture="simple", max_iter=20, random_state=0)],
+    "FERClassifier": [FERClassifier(architecture="simple", max_iter=8, random_state=0)],
     "PixelNormalizer": [PixelNormalizer(), PixelNormalizer(method="standardize")],
 }
 

@@ -64,6 +64,7 @@ def _fresh_python(code, **env):
     )
 
 
+@pytest.mark.slow  # starts a Python process that imports TensorFlow
 def test_a_fresh_python_prints_nothing_on_stderr():
     done = _fresh_python(PREDICT_ON_A_PHOTO)
     assert done.returncode == 0, done.stderr
@@ -71,6 +72,7 @@ def test_a_fresh_python_prints_nothing_on_stderr():
     assert done.stderr == ""
 
 
+@pytest.mark.slow  # starts a Python process that imports TensorFlow
 def test_a_log_level_the_user_set_is_left_alone():
     code = "import os, fercls; fercls.load_pretrained(); print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
     done = _fresh_python(code, TF_CPP_MIN_LOG_LEVEL="0")
