@@ -10,7 +10,8 @@ one process with two), so the ratio says what the second process costs or
 gains on one machine; across hosts each worker brings its own cores.
 
     python benchmarks/multi_worker_fit.py            # vgg_small, 4,096 images, 2 epochs
-    python benchmarks/multi_worker_fit.py --quick    # vgg_small, 512 images, 2 epochs (tests)
+    python benchmarks/multi_worker_fit.py --quick    # vgg_small, 256 images, 2 epochs, two
+                                                     # workers only (the tests' smoke run)
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ import numpy as np
 
 from fercls.datasets import fer2013_path
 
-FULL = {"architecture": "vgg_small", "images": 4096, "epochs": 2}
-QUICK = {"architecture": "vgg_small", "images": 512, "epochs": 2}
+FULL = {"architecture": "vgg_small", "images": 4096, "epochs": 2, "test_images": 1000}
+QUICK = {"architecture": "vgg_small", "images": 256, "epochs": 2, "test_images": 256}
 TIMEOUT_SECONDS = 900
 
 
@@ -49,24 +50,26 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         two = run_processes(args, folder, workers=2)
-        one = run_processes(args, folder, workers=1)
-    print(
-        json.dumps(
-            {
-                "benchmark": "multi_worker_fit",
-                **settings,
-                "one_process_seconds": round(float(one[0]["seconds"]), 2),
-                "two_workers_seconds": round(float(two[0]["seconds"]), 2),
-                "two_workers_speedup": round(float(one[0]["seconds"] / two[0]["seconds"]), 2),
-                "workers_identical": bool(np.array_equal(two[0]["weights"], two[1]["weights"])),
-                "two_workers_accuracy": round(float(two[0]["accuracy"]), 4),
-                "one_process_accuracy": round(float(one[0]["accuracy"]), 4),
-                "epochs_run": int(two[0]["n_iter"]),
-                "two_workers_loss_by_epoch": [round(float(v), 4) for v in two[0]["loss"]],
-                "one_process_loss_by_epoch": [round(float(v), 4) for v in one[0]["loss"]],
-            }
+        # The smoke run checks the two workers agree and learn; the comparison
+        # with one process is the measurement, in the full run only.
+        one = None if args.quick else run_processes(args, folder, workers=1)
+    result = {
+        "benchmark": "multi_worker_fit",
+        **settings,
+        "two_workers_seconds": round(float(two[0]["seconds"]), 2),
+        "workers_identical": bool(np.array_equal(two[0]["weights"], two[1]["weights"])),
+        "two_workers_accuracy": round(float(two[0]["accuracy"]), 4),
+        "epochs_run": int(two[0]["n_iter"]),
+        "two_workers_loss_by_epoch": [round(float(v), 4) for v in two[0]["loss"]],
+    }
+    if one is not None:
+        result.update(
+            one_process_seconds=round(float(one[0]["seconds"]), 2),
+            two_workers_speedup=round(float(one[0]["seconds"] / two[0]["seconds"]), 2),
+            one_process_accuracy=round(float(one[0]["accuracy"]), 4),
+            one_process_loss_by_epoch=[round(float(v), 4) for v in one[0]["loss"]],
         )
-    )
+    print(json.dumps(result))
 
 
 def run_processes(args, folder, *, workers):
@@ -127,9 +130,12 @@ def fit_and_save(data_path, settings, out, worker, ports):
     strategy = tf.distribute.MultiWorkerMirroredStrategy() if len(ports) > 1 else None
     data = load_fer2013(data_path)
     train = np.flatnonzero(data.usage == "Training")[: settings["images"]]
-    test = np.flatnonzero(data.usage == "PublicTest")[:1000]
-    X = data.data.astype(np.float32) / 255
+    test = np.flatnonzero(data.usage == "PublicTest")[: settings["test_images"]]
     names = np.asarray(EMOTIONS)[data.target]
+
+    def X(rows):  # only the rows used become float32, not all 35,887 images
+        return data.data[rows].astype(np.float32) / 255
+
     clf = FERClassifier(
         settings["architecture"],
         max_iter=settings["epochs"],
@@ -137,13 +143,13 @@ def fit_and_save(data_path, settings, out, worker, ports):
         distribution=strategy,
     )
     start = time.perf_counter()
-    clf.fit(X[train], names[train])
+    clf.fit(X(train), names[train])
     seconds = time.perf_counter() - start
     np.savez(
         out,
         seconds=seconds,
         weights=np.concatenate([w.ravel() for w in clf.model_.get_weights()]),
-        accuracy=clf.score(X[test], names[test]),
+        accuracy=clf.score(X(test), names[test]),
         n_iter=clf.n_iter_,
         loss=np.asarray(clf.history_["loss"]),
     )

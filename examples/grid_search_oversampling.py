@@ -28,7 +28,7 @@ def main():
     args = parser.parse_args()
 
     frame = load_fer2013(args.data, as_frame=True).frame  # the challenge CSV's columns
-    train = frame[frame.Usage == "Training"].iloc[: 1200 if args.quick else None]
+    train = frame[frame.Usage == "Training"].iloc[: 600 if args.quick else None]
     pipeline = make_pipeline(
         PixelStringParser(),  # "70 80 82 ..." -> (n, 2304) uint8
         RandomOverSampler(random_state=0),  # fit-time only, inside each training fold

@@ -38,10 +38,10 @@ def main():
     parser.add_argument("--n", type=int, default=2000, help="Training images used")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--architecture", default="vgg_small")
-    parser.add_argument("--quick", action="store_true", help="1,500 images, 3 epochs, simple")
+    parser.add_argument("--quick", action="store_true", help="800 images, 2 epochs, simple")
     args = parser.parse_args()
     if args.quick:
-        args.n, args.epochs, args.architecture = 1500, 3, "simple"
+        args.n, args.epochs, args.architecture = 800, 2, "simple"
 
     data = load_fer2013(args.data)
     rows = np.flatnonzero(data.usage == "Training")[: args.n]

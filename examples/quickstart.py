@@ -1,6 +1,6 @@
 """Quickstart: load FER2013, train a classifier in a pipeline, score it on PrivateTest.
 
-python examples/quickstart.py --quick          # 2,000 images, 2 epochs: a smoke run
+python examples/quickstart.py --quick          # 1,000 images, 2 epochs: a smoke run
 python examples/quickstart.py --data fer2013.zip
 """
 
@@ -24,7 +24,7 @@ def main():
 
     data = load_fer2013(args.data)  # the Kaggle zip, its folder, or the challenge CSV
     names = np.asarray(data.target_names)[data.target]
-    train = np.flatnonzero(data.usage == "Training")[: 2000 if args.quick else None]
+    train = np.flatnonzero(data.usage == "Training")[: 1000 if args.quick else None]
     private = data.usage == "PrivateTest"
 
     model = make_pipeline(

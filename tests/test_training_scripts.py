@@ -216,7 +216,9 @@ def test_a_teacher_is_stored_in_float16_and_never_over_a_folder_that_is_not_a_mo
     assert refused.returncode != 0 and "keep.txt" in refused.stderr
     assert [p.name for p in notes.iterdir()] == ["keep.txt"]
 
-    (line,) = run_script("store_teacher.py", folder, tmp_path / "teacher", "--data", fer_zip)
+    (line,) = run_script(
+        "store_teacher.py", folder, tmp_path / "teacher", "--data", fer_zip
+    ).splitlines()
     report = json.loads(line)
     assert report["checked_images"] == 500 and report["largest_probability_difference"] < 0.01
     with h5py.File(tmp_path / "teacher" / "network-0.weights.h5") as weights:
