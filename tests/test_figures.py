@@ -67,6 +67,7 @@ PASSAGES = [
     ("README.md", "| `load_fer2013` of the Kaggle zip", ["load_data.json"]),
     ("README.md", "| `PixelStringParser` on all 35,887", ["parse_pixels.json"]),
     ("README.md", "| `FERClassifier.fit` vs plain `keras.Model.fit`", ["fit_overhead.json"]),
+    ("README.md", "| a new network's first `fit`", ["fit_startup.json"]),
     ("README.md", "| single-image `predict_proba` of the bundled model", ["predict_latency.json"]),
     ("README.md", "| peak RSS fitting parser", ["fit_memory.json"]),
     ("README.md", "| TFLite int8 export of the bundled model", ["export_tflite.json"]),
@@ -97,6 +98,8 @@ PASSAGES = [
     ("docs/guide/distributed.md", "1.39× faster than float32", ["precision_throughput.json"]),
     ("docs/guide/distributed.md", "two epochs of `vgg_small` on 4,096", ["multi_worker_fit.json"]),
     ("src/fercls/classifier.py", "bfloat16 trained ``vgg_small``", ["precision_throughput.json"]),
+    ("src/fercls/_training.py", "a new network's fit of one epoch is", ["fit_startup.json"]),
+    ("docs/changelog.md", "One epoch on 128 images: ", ["fit_startup.json"]),
     ("src/fercls/classifier.py", "runs it beat the warps on PrivateTest", ["ablations"]),
     ("src/fercls/classifier.py", "62.27 %, ``docs/model_card.md``", ["ablations"]),
 ]
