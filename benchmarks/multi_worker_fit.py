@@ -133,7 +133,7 @@ def fit_and_save(data_path, settings, out, worker, ports):
     test = np.flatnonzero(data.usage == "PublicTest")[: settings["test_images"]]
     names = np.asarray(EMOTIONS)[data.target]
 
-    def X(rows):  # only the rows used become float32, not all 35,887 images
+    def scaled(rows):  # only the rows used become float32, not all 35,887 images
         return data.data[rows].astype(np.float32) / 255
 
     clf = FERClassifier(
@@ -143,13 +143,13 @@ def fit_and_save(data_path, settings, out, worker, ports):
         distribution=strategy,
     )
     start = time.perf_counter()
-    clf.fit(X(train), names[train])
+    clf.fit(scaled(train), names[train])
     seconds = time.perf_counter() - start
     np.savez(
         out,
         seconds=seconds,
         weights=np.concatenate([w.ravel() for w in clf.model_.get_weights()]),
-        accuracy=clf.score(X(test), names[test]),
+        accuracy=clf.score(scaled(test), names[test]),
         n_iter=clf.n_iter_,
         loss=np.asarray(clf.history_["loss"]),
     )

@@ -14,48 +14,42 @@ JSON line.
 import argparse
 import json
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import numpy as np
+from child_process import run_child
 
 DEFAULT_CANDIDATE = Path(__file__).parents[1] / "training/teachers/vgg_crop_seed1_stretch2"
 
+# Both are unset for "all cores": fercls copies OMP_NUM_THREADS into TensorFlow's pool.
+THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS")
+# Median milliseconds of each model, one image per call, calls alternating.
+CHILD = """
+import json, sys, time
+import numpy as np
+from fercls.pretrained import load_pipeline, load_pretrained
 
-def alternating_medians(calls, candidate):
-    """Median milliseconds of each model, calls alternating between them."""
-    from fercls.pretrained import load_pipeline, load_pretrained
-
-    models = {"bundled": load_pretrained(), "candidate": load_pipeline(candidate)}
-    pixels = np.random.default_rng(0).integers(0, 256, (1, 48 * 48), dtype=np.uint8)
-    for model in models.values():
-        for _ in range(10):  # warm-up: tracing, allocator
-            model.predict_proba(pixels)
-    samples = {name: [] for name in models}
-    for _ in range(calls):
-        for name, model in models.items():
-            start = time.perf_counter()
-            model.predict_proba(pixels)
-            samples[name].append(time.perf_counter() - start)
-    return {name: 1000 * float(np.median(s)) for name, s in samples.items()}
+calls, candidate = int(sys.argv[1]), sys.argv[2]
+models = {"bundled": load_pretrained(), "candidate": load_pipeline(candidate)}
+pixels = np.random.default_rng(0).integers(0, 256, (1, 48 * 48), dtype=np.uint8)
+for model in models.values():
+    for _ in range(10):  # warm-up: tracing, allocator
+        model.predict_proba(pixels)
+samples = {name: [] for name in models}
+for _ in range(calls):
+    for name, model in models.items():
+        start = time.perf_counter()
+        model.predict_proba(pixels)
+        samples[name].append(time.perf_counter() - start)
+print(json.dumps({name: 1000 * float(np.median(s)) for name, s in samples.items()}))
+"""
 
 
 def measured_in_fresh_process(threads, calls, candidate):
-    env = dict(os.environ)
-    env.pop("TF_NUM_INTRAOP_THREADS", None)
+    """Both models' medians with ``threads`` TensorFlow threads (None: all cores)."""
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
     if threads:
         env["TF_NUM_INTRAOP_THREADS"] = env["OMP_NUM_THREADS"] = str(threads)
-    command = [sys.executable, __file__, "--child", "--calls", str(calls)]
-    output = subprocess.run(
-        [*command, "--candidate", str(candidate)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    medians = json.loads(output.strip().splitlines()[-1])
+    medians = run_child(CHILD, calls, candidate, env=env)
     return {
         "bundled_p50_ms": round(medians["bundled"], 2),
         "candidate_p50_ms": round(medians["candidate"], 2),
@@ -67,11 +61,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--candidate", type=Path, default=DEFAULT_CANDIDATE)
     parser.add_argument("--calls", type=int, default=300)
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        print(json.dumps(alternating_medians(args.calls, args.candidate)))
-        return
     from fercls._machine import cpu_name
     from fercls.persistence import read_card
 

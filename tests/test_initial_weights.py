@@ -67,23 +67,25 @@ def small_source(tmp_path_factory):
     return source, X, y, folder, archive
 
 
-def test_a_subset_of_the_sources_classes_keeps_their_units(small_source):
+def _started_from_source(small_source, labels):
+    """A 'simple' classifier fitted from the small source's weights on its images
+    with ``labels``, and the output layers' weights of it and of the source."""
     source, X, _, folder, _ = small_source
-    clf = FERClassifier("simple", augment=False, init=str(folder), **UNCHANGED)
-    clf.fit(X, np.where(np.arange(60) % 2, "c", "a"))
-    kernel, bias = _output(clf)
-    source_kernel, source_bias = _output(source)
-    columns = [list(source.classes_).index(c) for c in clf.classes_]
+    clf = FERClassifier("simple", augment=False, init=str(folder), **UNCHANGED).fit(X, labels)
+    return clf, _output(clf), _output(source)
+
+
+def test_a_subset_of_the_sources_classes_keeps_their_units(small_source):
+    labels = np.where(np.arange(60) % 2, "c", "a")
+    clf, (kernel, bias), (source_kernel, source_bias) = _started_from_source(small_source, labels)
+    columns = [list(small_source[0].classes_).index(c) for c in clf.classes_]
     np.testing.assert_allclose(kernel, source_kernel[:, columns], atol=1e-6)
     np.testing.assert_allclose(bias, source_bias[columns], atol=1e-6)
 
 
 def test_a_new_class_starts_fresh_and_the_known_ones_do_not(small_source):
-    source, X, _, folder, _ = small_source
-    clf = FERClassifier("simple", augment=False, init=str(folder), **UNCHANGED)
-    clf.fit(X, np.where(np.arange(60) % 2, "bored", "b"))
-    kernel, _ = _output(clf)
-    source_kernel, _ = _output(source)
+    labels = np.where(np.arange(60) % 2, "bored", "b")
+    clf, (kernel, _), (source_kernel, _) = _started_from_source(small_source, labels)
     assert list(clf.classes_) == ["b", "bored"]
     np.testing.assert_allclose(kernel[:, 0], source_kernel[:, 1], atol=1e-6)
     assert not any(np.allclose(kernel[:, 1], column, atol=1e-3) for column in source_kernel.T)
@@ -91,7 +93,7 @@ def test_a_new_class_starts_fresh_and_the_known_ones_do_not(small_source):
 
 def test_clone_keeps_init_so_every_clone_starts_from_the_same_weights(small_source):
     _, X, y, folder, _ = small_source
-    first = FERClassifier("simple", augment=False, init=str(folder), **UNCHANGED).fit(X, y)
+    first, _, _ = _started_from_source(small_source, y)
     twin = clone(first).fit(X, y)
     assert twin.get_params()["init"] == str(folder)
     np.testing.assert_allclose(twin.predict_proba(X), first.predict_proba(X), atol=1e-5)

@@ -34,9 +34,8 @@ def test_the_first_block_needs_no_data_and_finds_the_face_in_a_photo(tmp_path, m
 def test_readme_block_runs(index, fer_zip, tmp_path, monkeypatch, capsys):
     code = readme_blocks()[index].replace('"fer2013.zip"', repr(str(fer_zip)))
     if index == 2:
-        # The grid search on 300 of its 900 faces: the same code end to end in a
-        # third of the time (seven vgg_small fits took 199 s of the suite's 14 min);
-        # the bundled model fine-tuned for one epoch scores about the same on either.
+        # The grid search on 300 of its 900 faces: the same code end to end (its
+        # seven vgg_small fits on 900 took 199 s of a 16-minute suite run here).
         assert "sample(900, " in code
         code = code.replace("sample(900, ", "sample(300, ")
     monkeypatch.chdir(tmp_path)  # the block writes fer.fercls into the working folder

@@ -37,15 +37,15 @@ def main(argv=None):
 
 def upgrade(folder: Path) -> dict:
     from fercls import load, save
-    from fercls.persistence import read_card
+    from fercls.persistence import load_with_card
 
     if not (folder / LEGACY_METADATA).is_file():
         return {"folder": str(folder), "upgraded": False, "reason": f"no {LEGACY_METADATA}"}
-    old = load(folder)
+    old, card = load_with_card(folder)
     probe = np.random.default_rng(0).random((PROBE_IMAGES, old[-1].n_features_in_)) * 255
 
     def write(staging):
-        save(old, staging, folder=True, card=read_card(folder))
+        save(old, staging, folder=True, card=card)
         shutil.copy2(folder / LEGACY_WEIGHTS, Path(staging, NEW_WEIGHTS))
         difference = np.abs(load(staging).predict_proba(probe) - old.predict_proba(probe)).max()
         if difference != 0:
