@@ -34,6 +34,7 @@ from ._inputs import (
 )
 from ._model_files import UNUSED_OPTIMIZER_WARNING, check_fitted_state
 from ._precision import resolve_precision
+from ._signals import signals_deferred
 from ._tracing import expected_retracing, traced_forward
 from ._views import TEST_TIME_AUGMENTATIONS, augmented_views
 from .architectures import ARCHITECTURES, AUGMENTATIONS, build_network, import_keras
@@ -782,7 +783,8 @@ class _PickledNetwork:
     def __reduce__(self):
         import pickle
 
-        return (_unpickle_network, (pickle.dumps(self.network),))
+        with signals_deferred():  # Keras pickles through a temporary folder
+            return (_unpickle_network, (pickle.dumps(self.network),))
 
 
 def _unpickle_network(data):
@@ -791,7 +793,8 @@ def _unpickle_network(data):
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=UNUSED_OPTIMIZER_WARNING)
-        return pickle.loads(data)
+        with signals_deferred():
+            return pickle.loads(data)
 
 
 def rebuild_in_precision(classifier: FERClassifier, precision: str) -> FERClassifier:

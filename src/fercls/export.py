@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ._io import OutputFolder, parse_json, read_regular_file, write_atomic, write_folder_atomic
+from ._signals import signals_deferred
 
 __all__ = [
     "export",
@@ -140,7 +141,8 @@ def _save_keras(network, temporary, suffix):
     # Keras picks the format from the suffix, which a temporary name lacks.
     staged = Path(f"{temporary}{suffix}")
     try:
-        network.save(staged)
+        with signals_deferred():  # Keras's own temporary folder must not outlive a stop
+            network.save(staged)
         staged.replace(temporary)
     finally:
         staged.unlink(missing_ok=True)

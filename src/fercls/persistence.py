@@ -55,6 +55,7 @@ from ._model_files import (
     check_network_size,
     load_keras_file,
 )
+from ._signals import signals_deferred
 
 __all__ = [
     "save",
@@ -182,18 +183,26 @@ def _save(estimator, path, *, folder=False, card=None, resume_state=None) -> Pat
         return write_folder_atomic(path, write_folder, kind=MODEL_FOLDER)
 
     def write(temporary):
-        with tempfile.TemporaryDirectory() as scratch, zipfile.ZipFile(temporary, "w") as archive:
+        with zipfile.ZipFile(temporary, "w") as archive:
             archive.writestr(MANIFEST, manifest_bytes)
             for i, classifier in enumerate(classifiers):
-                keras_file = Path(scratch, network_file(i, weights_only=False))
-                classifier.model_.save(keras_file)
-                archive.write(keras_file, keras_file.name)
+                _add_network(archive, classifier, network_file(i, weights_only=False))
             if resume_state is not None and resume_state.get("best_weights") is not None:
                 buffer = io.BytesIO()
                 np.savez(buffer, *resume_state["best_weights"])
                 archive.writestr("best-weights.npz", buffer.getvalue())
 
     return write_atomic(path, write)
+
+
+def _add_network(archive: zipfile.ZipFile, classifier, name: str) -> None:
+    """Write the fitted network into ``archive`` as the whole Keras file ``name``."""
+    # Keras saves through a temporary folder of its own, as we do: a stop signal
+    # mid-save would leave them behind, so it waits until both are removed.
+    with signals_deferred(), tempfile.TemporaryDirectory() as scratch:
+        keras_file = Path(scratch, name)
+        classifier.model_.save(keras_file)
+        archive.write(keras_file, name)
 
 
 def _check_container_name(path: Path, folder: bool) -> None:
@@ -400,7 +409,9 @@ def load_with_card(path: str | os.PathLike) -> tuple:
 
 def _read(path: Path) -> tuple:
     """The estimator, the resume state (or None) and the card stored at ``path``."""
-    with _opened(path) as container, tempfile.TemporaryDirectory() as scratch:
+    # Keras loads through temporary folders (ours and its own) that a stop signal
+    # mid-load would leave behind, so the signal waits for the load.
+    with signals_deferred(), _opened(path) as container, tempfile.TemporaryDirectory() as scratch:
         # Sizes and names before any member is read; then "is it ours?"; then the rest.
         manifest = container.manifest()
         try:
