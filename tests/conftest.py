@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from helpers import encode_png, zip_with
 from PIL import Image
 
 from fercls._threads import usable_cores
-from fercls.datasets import fer2013_path
+from fercls.datasets import CACHE_ENV, fer2013_path
 
 # In one process the suite used 1.2 of two cores on average (17 min 38 s of CPU
 # time in 14 min 45 s), so it runs in pytest-xdist workers (-n 2 in
@@ -24,6 +26,30 @@ _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, usable_cores() // _WORKERS)))
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def pytest_configure(config):
+    """One folder of decoded FER2013 copies for the whole run, workers and scripts included.
+
+    Each script, example and CLI run a test starts loads the zip afresh; with
+    ``$FERCLS_CACHE_DIR`` set, the first load decodes its 35,887 JPEGs and the
+    others read the arrays back (``load_fer2013``'s own cache, tested in
+    test_decoded_cache). Set here, in the process that starts the xdist
+    workers, so they and their subprocesses inherit it; removed at the end.
+    A folder the developer set is kept.
+    """
+    if hasattr(config, "workerinput") or os.environ.get(CACHE_ENV):
+        return
+    config._fercls_cache = tempfile.mkdtemp(prefix="fercls-decoded-")
+    os.environ[CACHE_ENV] = config._fercls_cache
+
+
+def pytest_unconfigure(config):
+    folder = getattr(config, "_fercls_cache", None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop(CACHE_ENV, None)
+
 
 FER_ROW = " ".join(["128"] * 2304)  # one grey FER2013 pixel string
 FER_ZIP = fer2013_path(__file__)  # $FERCLS_FER2013, or ../shared/data/fer2013.zip

@@ -11,7 +11,7 @@ from helpers import DAMAGED_ZIPS, damaged_zip, encode_png, zip_with
 from PIL import Image
 
 from fercls import EMOTIONS, load_fer2013
-from fercls.datasets import duplicate_groups, overlaps_training
+from fercls.datasets import CACHE_ENV, duplicate_groups, overlaps_training
 from fercls.preprocessing import format_pixel_strings
 
 USAGE_PREFIX = {
@@ -193,8 +193,12 @@ def test_full_zip_duplicates_match_the_data_readme(fer_bunch):
     assert int((overlaps_training(fer_bunch) & private).sum()) == 288
 
 
-def test_full_csv_round_trip_matches_the_zip_and_loads_fast(fer_bunch, tmp_path_factory):
+def test_full_csv_round_trip_matches_the_zip_and_loads_fast(
+    fer_bunch, tmp_path_factory, monkeypatch
+):
     import time
+
+    monkeypatch.delenv(CACHE_ENV, raising=False)  # time the parsing, not a decoded copy
 
     path = tmp_path_factory.mktemp("csv") / "fer2013.csv"
     frame = pd.DataFrame(

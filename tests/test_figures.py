@@ -66,6 +66,8 @@ def _passage(file: str, start: str) -> str:
 PASSAGES = [
     ("README.md", "| `load_fer2013` of the Kaggle zip", ["load_data.json"]),
     ("README.md", "| `PixelStringParser` on all 35,887", ["parse_pixels.json"]),
+    ("docs/guide/data.md", "file read the copy: ", ["load_data.json"]),
+    ("docs/changelog.md", "same file, in any process, reads ", ["load_data.json"]),
     ("README.md", "| `FERClassifier.fit` vs plain `keras.Model.fit`", ["fit_overhead.json"]),
     ("README.md", "| a new network's first `fit`", ["fit_startup.json"]),
     ("README.md", "| single-image `predict_proba` of the bundled model", ["predict_latency.json"]),

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
+from ._decoded_cache import CACHE_ENV, cache_file, read_decoded, write_decoded
 from ._images import IMAGE_SUFFIXES, pil_to_array
 from ._io import checked_zip_entries, read_regular_file, read_zip_member, short_reason
 from ._pixels import FER_N_PIXELS, format_pixel_strings, parse_pixel_strings
@@ -27,6 +28,7 @@ __all__ = [
     "summarize",
     "fer2013_path",
     "FER2013_ENV",
+    "CACHE_ENV",
     "USAGES",
     "IMAGE_SIZE",
 ]
@@ -45,18 +47,30 @@ MAX_IMAGE_FILE_BYTES = 4 * 1024**2
 
 @overload
 def load_fer2013(
-    path: str | os.PathLike, *, as_frame: bool = ..., return_X_y: Literal[False] = ...
+    path: str | os.PathLike,
+    *,
+    as_frame: bool = ...,
+    return_X_y: Literal[False] = ...,
+    cache_dir: str | os.PathLike | None = ...,
 ) -> Bunch: ...
 
 
 @overload
 def load_fer2013(
-    path: str | os.PathLike, *, as_frame: bool = ..., return_X_y: Literal[True]
+    path: str | os.PathLike,
+    *,
+    as_frame: bool = ...,
+    return_X_y: Literal[True],
+    cache_dir: str | os.PathLike | None = ...,
 ) -> tuple: ...
 
 
 def load_fer2013(
-    path: str | os.PathLike, *, as_frame: bool = False, return_X_y: bool = False
+    path: str | os.PathLike,
+    *,
+    as_frame: bool = False,
+    return_X_y: bool = False,
+    cache_dir: str | os.PathLike | None = None,
 ) -> Bunch | tuple:
     """Load FER2013 from the challenge CSV, the Kaggle image folders or their zip.
 
@@ -74,6 +88,12 @@ def load_fer2013(
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a Bunch; with ``as_frame=True``,
         ``(frame[["pixels"]], frame["emotion"])``.
+    cache_dir : str, path-like or None, default=None
+        A folder in which to keep a decoded copy of a zip or CSV source, so the
+        next load of the same file (in any process) reads arrays instead of
+        decoding 35,887 images. The copy is named by a hash of the file's bytes,
+        so a changed file is decoded afresh. None uses ``$FERCLS_CACHE_DIR`` when
+        it is set and keeps no copy otherwise. Image folders are not cached.
 
     Returns
     -------
@@ -105,17 +125,14 @@ def load_fer2013(
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"FER2013 source not found: {path}")
-    if path.is_dir():
-        pixels, target, usage, filenames = _read_image_folder(path)
-    elif zipfile.is_zipfile(path):
-        pixels, target, usage, filenames = _read_zip(path)
-    elif path.name.lower().endswith((".csv", ".csv.gz")):
-        pixels, target, usage = _read_csv(path)
-        filenames = None
-    else:
-        raise ValueError(
-            f"{path}: expected the challenge CSV (.csv/.csv.gz), a Kaggle image folder or its zip"
-        )
+    read = _reader(path)  # before any hashing: a file in no known layout fails at once
+    cached = cache_file(path, cache_dir)
+    decoded = read_decoded(cached) if cached is not None else None
+    if decoded is None:
+        decoded = read(path)
+        if cached is not None:
+            write_decoded(cached, *decoded)
+    pixels, target, usage, filenames = decoded
     bunch = Bunch(
         data=pixels,
         images=pixels.reshape(-1, *IMAGE_SIZE),
@@ -135,6 +152,19 @@ def load_fer2013(
     if return_X_y:
         return pixels, target
     return bunch
+
+
+def _reader(path: Path):
+    """The function reading ``path`` as ``(pixels, target, usage, filenames)``."""
+    if path.is_dir():
+        return _read_image_folder
+    if zipfile.is_zipfile(path):
+        return _read_zip
+    if path.name.lower().endswith((".csv", ".csv.gz")):
+        return _read_csv
+    raise ValueError(
+        f"{path}: expected the challenge CSV (.csv/.csv.gz), a Kaggle image folder or its zip"
+    )
 
 
 _UNREADABLE = (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError)
@@ -175,7 +205,7 @@ def _read_csv(path: Path):
             raise ValueError(f"{path}: unknown Usage value(s) {unknown}; expected {list(USAGES)}")
     else:
         usage = np.full(len(frame), "Training", dtype=object)
-    return pixels, target, usage
+    return pixels, target, usage, None  # a CSV names no files
 
 
 def _check_emotion_ids(column: pd.Series, path: Path) -> np.ndarray:
