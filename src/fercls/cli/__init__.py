@@ -32,8 +32,8 @@ __all__ = [
 ]
 
 #: The subcommands, in the order ``fercls --help`` lists them.
-COMMANDS = (_info, _train, _evaluate, _predict, _video, _export)
-NEEDS_TENSORFLOW = {"train", "evaluate", "predict", "video", "export"}
+_COMMANDS = (_info, _train, _evaluate, _predict, _video, _export)
+_NEEDS_TENSORFLOW = {"train", "evaluate", "predict", "video", "export"}
 
 
 def main(argv=None) -> int:
@@ -53,8 +53,8 @@ def main(argv=None) -> int:
 def _run(parser: argparse.ArgumentParser, args) -> int:
     Progress.enabled = not args.quiet
     try:
-        if not args.verbose and args.command in NEEDS_TENSORFLOW:
-            quiet_tensorflow()
+        if not args.verbose and args.command in _NEEDS_TENSORFLOW:
+            _quiet_tensorflow()
         return args.run(args) or 0
     except UsageError as exc:
         parser.exit(2, f"fercls {args.command}: error: {exc}\n")
@@ -79,7 +79,7 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
         return 1
 
 
-def quiet_tensorflow() -> None:
+def _quiet_tensorflow() -> None:
     """Start TensorFlow without its start-up lines, and keep its later logging
     (C++ and Python) to errors that matter, unless the user chose its log level."""
     from .._startup import start_tensorflow
@@ -127,7 +127,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``fercls`` parser: one subcommand per module in :data:`COMMANDS`."""
+    """The ``fercls`` parser: one subcommand per module in ``_COMMANDS``."""
     from .._version import __version__
 
     parser = _Parser(prog="fercls", description="Facial emotion recognition on FER2013-style data.")
@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no progress on stderr (errors are still shown)",
     )
-    for command in COMMANDS:
+    for command in _COMMANDS:
         command.add_parser(commands, common)
     return parser
 
