@@ -1,7 +1,8 @@
 """What the CLI may do to a user's files.
 
 The one rule for paths: no output may be an input, hold one, sit on a file
-inside an input folder, or replace a folder fercls did not write. Every
+inside an input folder, replace a file or folder that is not an earlier output
+of its own kind, or replace a device or FIFO. Every
 subcommand and every output option is tried with a careless or hostile path;
 each must exit with status 2 before doing any work and leave every file
 exactly as it was. And a run stopped by SIGTERM or SIGHUP cleans up as one
@@ -66,6 +67,7 @@ def room(tmp_path, classifier, monkeypatch):
     (tmp_path / "clip.mp4").write_bytes(b"not really a video")
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "index.html").write_text("<p>my page</p>")
+    (tmp_path / "holiday.mov").write_text("my notes, in a file named like a video\n")
     return tmp_path
 
 
@@ -149,6 +151,36 @@ CARELESS = {
         "cannot write a video as .fercls",
     ),
     "video writes a text file": ("video clip.mp4 --output out.txt", "cannot write a video as .txt"),
+    # Outputs that would replace a file of another kind that is not an input.
+    "export writes over a photo": (
+        "export --model runs/m.fercls --format tflite --output photos/a.png",
+        "does not hold a TFLite model",
+    ),
+    "export writes over a model it does not read": (
+        "export --model DIR --format tflite --output runs/m.fercls",
+        "does not hold a TFLite model",
+    ),
+    "train saves over someone's notes": (
+        "train data.zip --output runs/notes.txt",
+        "does not hold a fercls model",
+    ),
+    "train checkpoints over a photo": (
+        "train data.zip --output new.fercls --checkpoint photos/a.png",
+        "does not hold a fercls model",
+    ),
+    "info writes over a model": ("info data.zip -o runs/m.fercls", "does not hold text"),
+    "predict writes over a model it does not read": (
+        "predict photos --model DIR -o runs/m.fercls",
+        "does not hold text",
+    ),
+    "evaluate writes over a photo": (
+        "evaluate data.zip --model DIR -o photos/a.png",
+        "does not hold text",
+    ),
+    "video writes over a file that is not a video": (
+        "video clip.mp4 --model DIR --output holiday.mov",
+        "does not hold a video",
+    ),
 }
 
 
@@ -178,6 +210,28 @@ def test_annotations_never_take_an_input_s_name(room, capsys):
     assert {k: v for k, v in snapshot(room).items() if k in before} == before
     assert sorted(written) == ["ann/a-2.annotated.png", "ann/a.annotated.annotated.png"]
     assert "ann/a.annotated.png: face at" in capsys.readouterr().out
+
+
+def test_an_output_into_a_fifo_is_refused_and_the_fifo_stays(room, capsys):
+    # As root, `-o /dev/null` would have replaced the device with a file.
+    os.mkfifo(room / "pipe")
+    assert status(["info", "data.zip", "-o", "pipe"]) == 2
+    assert "is not a regular file" in capsys.readouterr().err
+    assert (room / "pipe").is_fifo()
+
+
+def test_a_previous_output_file_of_the_same_kind_is_replaced(room, capsys):
+    export_tflite = ["export", "--model", "DIR", "--format", "tflite", "--output", "m.tflite"]
+    assert main(export_tflite) == 0
+    assert main(export_tflite) == 0  # an earlier TFLite export: replaced
+    info = ["info", "data.zip", "-o", "summary.txt"]
+    assert main(info) == 0
+    assert main(info) == 0
+    annotate = ["predict", "photos", "--model", "DIR", "--annotate", "ann"]
+    assert main(annotate) == 0
+    assert main(annotate) == 0
+    assert sorted(p.name for p in (room / "ann").iterdir()) == ["a.annotated.png"]
+    capsys.readouterr()
 
 
 def test_a_previous_export_or_report_is_replaced(room, capsys):

@@ -89,6 +89,21 @@ def test_keras_h5_and_saved_model_load_without_fercls_code(pipeline, faces, tmp_
     np.testing.assert_allclose(served.serve(images).numpy(), reference, atol=1e-5)
 
 
+def test_a_saved_and_loaded_model_exports_as_h5(pipeline, faces, tmp_path):
+    # Keras's HDF5 writer failed on a network read back from a .keras file
+    # ("cannot pickle 'module' object"), so `fercls train` then
+    # `fercls export --format h5` failed on every model a user trained.
+    import keras
+
+    X, _ = faces
+    fercls.save(pipeline, tmp_path / "m.fercls")
+    loaded = fercls.load(tmp_path / "m.fercls")
+    export(loaded, tmp_path / "m.h5", format="h5")
+    network = keras.saving.load_model(tmp_path / "m.h5")
+    images = X.reshape(-1, 48, 48, 1).astype(np.float32)
+    np.testing.assert_allclose(network.predict(images, verbose=0), expected(pipeline, X), atol=1e-5)
+
+
 def test_bare_classifier_with_integer_ids_exports_in_its_classes_order(faces, tmp_path):
     X, y = faces
     ids = np.asarray([EMOTIONS.index(name) for name in y])

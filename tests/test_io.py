@@ -11,11 +11,14 @@ from helpers import zip_with
 
 import fercls
 from fercls._io import (
+    TEXT_FILE,
+    OutputFile,
     OutputFolder,
     check_output_path,
     parse_json,
     write_atomic,
     write_folder_atomic,
+    zip_holding,
 )
 
 
@@ -49,6 +52,55 @@ def test_a_folder_is_not_a_file_and_a_file_is_not_a_folder(tmp_path):
         check_output_path(tmp_path / "file", "--report", folder=True)
     with pytest.raises(ValueError, match=r"file is a file, not a folder"):
         check_output_path(tmp_path / "file" / "out.txt", "-o/--output")
+
+
+PNG_FILE = OutputFile("a PNG image", lambda _, head: head.startswith(b"\x89PNG"))
+
+
+@pytest.mark.parametrize(
+    "content, kind, replaceable",
+    [
+        pytest.param(b"", PNG_FILE, True, id="an empty file"),
+        pytest.param(b"\x89PNG\r\n\x1a\n...", PNG_FILE, True, id="an earlier output"),
+        pytest.param(b"\xff\xd8\xff\xe0 a JPEG", PNG_FILE, False, id="another kind"),
+        pytest.param('émotion,pixels\n3,"1 2"\n'.encode(), TEXT_FILE, True, id="UTF-8 text"),
+        pytest.param(b"PK\x03\x04\x00\x00", TEXT_FILE, False, id="a zip is not text"),
+        pytest.param(b"caf\xc3", TEXT_FILE, True, id="text cut inside a character"),
+        pytest.param(b"caf\xe9 latin-1", TEXT_FILE, False, id="bytes that are not UTF-8"),
+    ],
+)
+def test_an_existing_file_is_replaced_only_by_its_own_kind(tmp_path, content, kind, replaceable):
+    path = tmp_path / "out"
+    path.write_bytes(content)
+    if replaceable:
+        check_output_path(path, "-o/--output", kind=kind)
+    else:
+        with pytest.raises(ValueError, match=f"the file exists and does not hold {kind.name}"):
+            check_output_path(path, "-o/--output", kind=kind)
+    assert path.read_bytes() == content
+
+
+def test_a_zip_kind_looks_inside_the_archive(tmp_path):
+    kind = OutputFile("a model", zip_holding("fercls.json"))
+    ours = zip_with(tmp_path / "ours.zip", {"fercls.json": "{}"})
+    data = zip_with(tmp_path / "data.zip", {"train/happy/1.png": b"x"})
+    fake = tmp_path / "fake.zip"
+    fake.write_bytes(b"PK but not a zip")
+    check_output_path(ours, "--output", kind=kind)
+    for other in (data, fake):
+        with pytest.raises(ValueError, match="does not hold a model"):
+            check_output_path(other, "--output", kind=kind)
+
+
+def test_a_fifo_is_never_replaced(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="-o/--output .*pipe: is not a regular file"):
+        check_output_path(fifo, "-o/--output", kind=TEXT_FILE)
+    with pytest.raises(ValueError, match="is not a regular file"):
+        write_atomic(fifo, lambda temporary: Path(temporary).write_text("x"))
+    assert fifo.is_fifo()
+    assert [p.name for p in tmp_path.iterdir()] == ["pipe"]
 
 
 def test_a_folder_without_write_permission_is_refused(tmp_path, monkeypatch):

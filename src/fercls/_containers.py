@@ -20,12 +20,14 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ._io import (
+    OutputFile,
     OutputFolder,
     checked_zip_entries,
     parse_json,
     read_regular_file,
     read_zip_member,
     short_reason,
+    zip_holding,
 )
 from ._manifest import FORMAT, MANIFEST, MAX_MANIFEST_BYTES, check_header, encode
 from ._model_files import ModelFileError, check_image_shape
@@ -53,6 +55,9 @@ MODEL_FOLDER = OutputFolder(
     frozenset({*(network_file(i, weights_only=True) for i in range(4)), LEGACY_WEIGHTS}),
     former=frozenset({LEGACY_METADATA}),
 )
+#: A ``.fercls`` archive: a zip holding the manifest. Only such a file (or an
+#: empty one) is replaced by the command line's saves.
+MODEL_ARCHIVE = OutputFile("a fercls model (.fercls archive)", zip_holding(MANIFEST))
 BUNDLED_DIR = "models/fer2013_vgg_small"
 
 

@@ -8,11 +8,13 @@
 - Capped reads of regular files and zip members, with every way a hostile
   archive can fail reported as a ``ValueError`` that names the file.
 - Output paths checked before any work starts: never an input, never a file
-  where a folder is expected (or the reverse), always in a writable folder.
+  where a folder is expected (or the reverse), always in a writable folder,
+  and an existing file or folder replaced only by an output of its own kind.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import shutil
@@ -20,6 +22,7 @@ import stat
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -67,6 +70,7 @@ def write_atomic(path, write) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_dir():
         raise IsADirectoryError(f"{path}: is a folder; expected a file path")
+    _check_regular(path)
     mode = _final_mode(path, folder=False)
     temporary = _unique_temporary(path, folder=False)
     try:
@@ -142,6 +146,82 @@ class OutputFolder:
         return foreign
 
 
+# Enough of a file's start to tell its kind (magic numbers, text or not).
+_HEAD_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """What an output file of one kind holds, told from an existing file's
+    first bytes: ``holds(path, head)``. An existing file is taken for an earlier
+    output of that kind, which may be replaced, only if it holds it (or is
+    empty), so a careless ``--output`` cannot turn a photo, a data set or a
+    model of another kind into this output."""
+
+    #: Named in the refusal: "a TFLite model", "text".
+    name: str
+    holds: Callable[[Path, bytes], bool]
+
+
+def _is_text(path: Path, head: bytes) -> bool:
+    if b"\0" in head:
+        return False
+    try:  # incremental: the head may end inside a multi-byte character
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+#: JSON, CSV and plain-text reports.
+TEXT_FILE = OutputFile("text", _is_text)
+
+
+def zip_holding(*names: str) -> Callable[[Path, bytes], bool]:
+    """``holds`` for a zip archive with at least one of ``names`` inside."""
+
+    def holds(path: Path, head: bytes) -> bool:
+        if not head.startswith(b"PK"):
+            return False
+        try:
+            with zipfile.ZipFile(path) as archive:
+                return any(name in archive.NameToInfo for name in names)
+        except (zipfile.BadZipFile, OSError, ValueError):
+            return False
+
+    return holds
+
+
+def _check_regular(path: Path) -> None:
+    """Refuse to replace a device, FIFO or socket: the swap would put a file
+    in its place (as root, ``-o /dev/null`` would replace the device)."""
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise ValueError(
+            f"{path}: is not a regular file (a device, FIFO or socket); fercls writes "
+            "whole files and would put one in its place: name a regular file"
+        )
+
+
+def check_replaceable_file(path, what: str, *, kind: OutputFile) -> None:
+    """Refuse to replace an existing file that is not empty and does not hold
+    an earlier output of ``kind``."""
+    path = Path(path)
+    _check_regular(path)
+    if not path.is_file():
+        return
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(_HEAD_BYTES)
+    except OSError as exc:
+        raise ValueError(f"{what}: exists and cannot be read ({short_reason(exc)})") from None
+    if head and not kind.holds(path, head):
+        raise ValueError(
+            f"{what}: the file exists and does not hold {kind.name}; fercls replaces "
+            "only an earlier output of the same kind: choose a new name, or remove the "
+            "file first"
+        )
+
+
 def check_replaceable_folder(path, what: str, *, kind: OutputFolder | None) -> None:
     """Refuse to replace an existing folder that is not empty and not an
     earlier output of ``kind``, or the working folder (or one above it),
@@ -186,16 +266,22 @@ def _existing_ancestor(path: Path) -> Path:
 
 
 def check_output_path(
-    path, what: str, *, folder: bool = False, inputs=(), kind: OutputFolder | None = None
+    path,
+    what: str,
+    *,
+    folder: bool = False,
+    inputs=(),
+    kind: OutputFolder | OutputFile | None = None,
 ) -> None:
     """Refuse an output ``path`` that would destroy something, or cannot be written.
 
     The rule: ``inputs`` are every path the command reads, a folder standing
     for everything in it. The output may not be an input (by any spelling,
     symlink or hard link), contain one, or be an existing file inside an
-    input folder. A folder output of a ``kind`` (:class:`OutputFolder`) may
-    not replace or write into a folder that is not empty and not an earlier
-    output of that kind. It must also have the right kind (a folder for a
+    input folder. An output of a ``kind`` (:class:`OutputFolder`,
+    :class:`OutputFile`) may not replace (or write into) a folder or file that
+    is not empty and not an earlier output of that kind, and no output
+    replaces a device, FIFO or socket. It must also have the right kind (a folder for a
     file or the reverse) and lie where something can be written. Errors are
     ``ValueError`` starting with ``what`` (e.g. the option that named it),
     raised before the work, so hours of training never end in a failed save.
@@ -208,8 +294,14 @@ def check_output_path(
         raise ValueError(f"{what} {path} is a file; expected a folder")
     if not folder and path.is_dir():
         raise ValueError(f"{what} {path} is a folder; expected a file path")
-    if kind is not None:
+    try:
+        _check_regular(path)
+    except ValueError as exc:
+        raise ValueError(f"{what} {exc}") from None
+    if isinstance(kind, OutputFolder):
         check_replaceable_folder(path, f"{what} {path}", kind=kind)
+    elif isinstance(kind, OutputFile):
+        check_replaceable_file(path, f"{what} {path}", kind=kind)
     ancestor = path if folder and path.is_dir() else _existing_ancestor(path)
     if not ancestor.is_dir():
         raise ValueError(f"{what} {path}: {ancestor} is a file, not a folder")

@@ -21,7 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import OutputFolder, parse_json, read_regular_file, write_atomic, write_folder_atomic
+from ._io import (
+    OutputFile,
+    OutputFolder,
+    parse_json,
+    read_regular_file,
+    write_atomic,
+    write_folder_atomic,
+    zip_holding,
+)
 from ._signals import signals_deferred
 
 __all__ = [
@@ -43,6 +51,17 @@ QUANTIZATIONS = (None, "float16", "int8")
 SAVED_MODEL_FOLDER = OutputFolder(
     "saved_model.pb", frozenset({"fingerprint.pb", "variables", "assets", "labels.json"})
 )
+
+#: What each single-file export holds, told from its first bytes (a Keras zip's
+#: config, HDF5's signature, the TFLite flatbuffer's identifier, an ONNX
+#: ModelProto's first field): an existing file is replaced only by an export of
+#: its own format.
+EXPORT_FILES = {
+    "keras": OutputFile("a Keras model (.keras)", zip_holding("config.json")),
+    "h5": OutputFile("an HDF5 model", lambda _, head: head.startswith(b"\x89HDF\r\n\x1a\n")),
+    "tflite": OutputFile("a TFLite model", lambda _, head: head[4:8] == b"TFL3"),
+    "onnx": OutputFile("an ONNX model", lambda _, head: head[:1] == b"\x08"),
+}
 
 
 # Images used to calibrate int8 ranges: a few hundred cover FER2013's lighting spread.
@@ -100,7 +119,7 @@ def export(model, path, *, format="keras", quantize=None, representative_data=No
         raise ValueError(
             f"format={format!r} needs a path ending in {SUFFIXES[format]}, got {path.name}"
         )
-    network, labels = standalone_network(model, float32=format == "onnx")
+    network, labels = standalone_network(model, float32=format == "onnx", rebuild=format == "h5")
     if format == "saved_model":
 
         def write_saved_model(folder):
@@ -195,11 +214,15 @@ def _steps_before(model):
         yield from _steps_before(last)
 
 
-def standalone_network(model, *, float32=False):
+def standalone_network(model, *, float32=False, rebuild=False):
     """A Keras model: raw pixels (n, h, w, 1) in, probabilities out; and its labels.
 
     ``float32=True`` rebuilds a network trained in another precision (e.g.
-    ``mixed_bfloat16``) in float32 first, as the ONNX converter needs."""
+    ``mixed_bfloat16``) in float32 first, as the ONNX converter needs.
+    ``rebuild=True`` rebuilds a network fercls builds (a named architecture)
+    from its builder with the same weights: Keras's legacy HDF5 writer fails
+    (``cannot pickle 'module' object``) on a network read back from a
+    ``.keras`` file, as every saved and loaded model's is."""
     from sklearn.utils.validation import check_is_fitted
 
     from .architectures import import_keras
@@ -211,6 +234,8 @@ def standalone_network(model, *, float32=False):
     network = classifier.model_
     if float32 and network.dtype_policy.name != "float32":
         network = rebuild_in_precision(classifier, "float32").model_
+    elif rebuild and isinstance(classifier.architecture, str):
+        network = rebuild_in_precision(classifier, network.dtype_policy.name).model_
     inputs = keras.Input((*classifier.image_shape_, 1), name="pixels")
     if normalizer is None or normalizer.method == "scale":
         # A bare classifier was trained on pixels in [0, 1]: scale as PixelNormalizer does.

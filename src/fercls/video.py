@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ._follow import follow_faces
-from ._io import finish_sibling, unique_sibling
+from ._io import OutputFile, finish_sibling, unique_sibling
 from .drawing import Face, draw_faces, label_place
 from .faces import FaceCropper, read_image, to_gray
 from .labels import class_names as _class_names
@@ -38,6 +38,19 @@ DETECT_EVERY = 10
 
 #: The file types the annotated video can be written as (mp4v codec).
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv")
+
+
+def _is_video(_path, head: bytes) -> bool:
+    """MP4/MOV (an ISO "ftyp" box), AVI (RIFF) or Matroska (EBML) by their first bytes."""
+    return (
+        head[4:8] == b"ftyp"
+        or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
+        or head[:4] == b"\x1aE\xdf\xa3"
+    )
+
+
+#: An annotated video: an existing file is replaced only if it is a video.
+VIDEO_FILE = OutputFile("a video", _is_video)
 
 
 def check_video_output(output) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import TEXT_FILE
 from ..labels import emotion_names
 from ._shared import (
     CommandError,
@@ -50,7 +51,7 @@ def run(args) -> int:
 
     model_path = model_input(args.model)
     if args.output:
-        check_output(args.output, "-o/--output", inputs=[args.data, model_path])
+        check_output(args.output, "-o/--output", inputs=[args.data, model_path], kind=TEXT_FILE)
     if args.report:
         check_output(
             args.report,

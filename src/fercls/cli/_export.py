@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import TEXT_FILE
 from ..export import FORMATS as EXPORT_FORMATS
 from ._shared import (
     CommandError,
@@ -46,7 +47,7 @@ def add_parser(commands, common) -> None:
 
 
 def run(args) -> int:
-    from ..export import SAVED_MODEL_FOLDER, export, labels_path
+    from ..export import EXPORT_FILES, SAVED_MODEL_FOLDER, export, labels_path
 
     if args.quantize and args.format != "tflite":
         raise UsageError(f"--quantize applies to --format tflite, not {args.format}")
@@ -54,8 +55,10 @@ def run(args) -> int:
     if args.format == "saved_model":
         check_output(args.output, "--output", folder=True, inputs=inputs, kind=SAVED_MODEL_FOLDER)
     else:
-        check_output(args.output, "--output", inputs=inputs)
-        check_output(labels_path(args.output), "--output's labels file", inputs=inputs)
+        check_output(args.output, "--output", inputs=inputs, kind=EXPORT_FILES[args.format])
+        check_output(
+            labels_path(args.output), "--output's labels file", inputs=inputs, kind=TEXT_FILE
+        )
     representative = None
     if args.quantize == "int8":
         if args.data is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .._io import TEXT_FILE
 from ..labels import EMOTIONS
 from ._shared import (
     Progress,
@@ -35,7 +36,7 @@ def run(args) -> int:
     from ..datasets import load_fer2013, summarize
 
     if args.output:
-        check_output(args.output, "-o/--output", inputs=[args.data])
+        check_output(args.output, "-o/--output", inputs=[args.data], kind=TEXT_FILE)
     with Progress("loading the data"):
         summary = {"source": str(args.data), **summarize(load_fer2013(args.data))}
     if args.format == "json":

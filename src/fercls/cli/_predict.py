@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .._images import files_in
-from .._io import write_atomic
+from .._io import TEXT_FILE, OutputFile, write_atomic
 from ..faces import FaceCropper
 from ._shared import (
     CommandError,
@@ -38,6 +38,9 @@ MAX_STDIN_BYTES = 256 * 1024**2
 #: Decoded pixels (all channels) a batch of photos may hold before it is
 #: predicted and released: about 150 MB as uint8.
 BATCH_PIXELS = 150_000_000
+#: An annotated image (always PNG): an existing file of that name is replaced
+#: only if it is a PNG.
+_ANNOTATED_IMAGE = OutputFile("a PNG image", lambda _, head: head.startswith(b"\x89PNG\r\n\x1a\n"))
 
 
 def add_parser(commands, common) -> None:
@@ -149,13 +152,13 @@ def run(args) -> int:
     files = _collect_images(args.images)
     inputs = [f for f in files if f != STDIN] + [model_input(args.model)]
     if args.output:
-        check_output(args.output, "-o/--output", inputs=inputs)
+        check_output(args.output, "-o/--output", inputs=inputs, kind=TEXT_FILE)
     annotated = {}
     if args.annotate:
-        check_output(args.annotate, "--annotate", folder=True)
+        check_output(args.annotate, "--annotate", folder=True, kind=None)  # written into
         annotated = _annotation_names(files, args.annotate, [*inputs, args.output or ""])
         for name in annotated.values():
-            check_output(name, "--annotate", inputs=inputs)
+            check_output(name, "--annotate", inputs=inputs, kind=_ANNOTATED_IMAGE)
     mode = "whole" if args.whole_image else "detect" if args.detect_faces else "auto"
     model = load_model(args.model, tta=args.tta, allow_pickle=args.allow_pickle)
     cropper = FaceCropper(detector=args.detector)

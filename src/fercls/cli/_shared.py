@@ -137,11 +137,13 @@ def add_detector_option(command) -> None:
     )
 
 
-def check_output(path: Path, option: str, *, folder: bool = False, inputs=(), kind=None) -> None:
+def check_output(path: Path, option: str, *, kind, folder: bool = False, inputs=()) -> None:
     """Refuse an output path that is, holds or replaces an input, replaces a
-    folder fercls did not write, or is of the wrong kind or not writable
-    (:func:`fercls._io.check_output_path`): bad usage (exit status 2), caught
-    before any work."""
+    file or folder fercls did not write as this ``kind`` of output, or is of
+    the wrong type or not writable (:func:`fercls._io.check_output_path`): bad
+    usage (exit status 2), caught before any work. ``kind`` is required, so no
+    output option can forget it (None only for a folder written into, not
+    replaced)."""
     try:
         check_output_path(path, option, folder=folder, inputs=inputs, kind=kind)
     except ValueError as exc:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import write_atomic
+from .._io import OutputFile, write_atomic
 from .._recipe import protocol_params
 from ..labels import EMOTIONS
 from ._shared import (
@@ -20,6 +20,8 @@ from ._shared import (
 _RECIPE = protocol_params()
 #: --augment's choices: the estimator's augment values, "none" for False.
 _AUGMENT = {"crop": "crop", "warp": "warp", "none": False}
+#: A .joblib output (a pickle, protocol 2 or later): replaced only by another.
+_JOBLIB_FILE = OutputFile("a joblib pickle", lambda _, head: head[:1] == b"\x80")
 
 
 def add_parser(commands, common) -> None:
@@ -93,14 +95,18 @@ def add_parser(commands, common) -> None:
 
 
 def run(args) -> int:
+    from .._containers import MODEL_ARCHIVE
     from ..datasets import load_fer2013
     from ..evaluation import REPORT_FOLDER
 
     # Every output is checked before hours of training, and none may be an input.
     inputs = [args.data] + ([Path(args.init)] if args.init and args.init != "pretrained" else [])
-    check_output(args.output, "--output", inputs=inputs)
+    output_kind = _JOBLIB_FILE if args.output.suffix == ".joblib" else MODEL_ARCHIVE
+    check_output(args.output, "--output", inputs=inputs, kind=output_kind)
     if args.checkpoint:
-        check_output(args.checkpoint, "--checkpoint", inputs=[*inputs, args.output])
+        check_output(
+            args.checkpoint, "--checkpoint", inputs=[*inputs, args.output], kind=MODEL_ARCHIVE
+        )
     if args.report:
         check_output(
             args.report,

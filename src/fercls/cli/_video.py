@@ -50,7 +50,7 @@ def add_parser(commands, common) -> None:
 
 
 def run(args) -> int:
-    from ..video import annotate_video, check_video_output
+    from ..video import VIDEO_FILE, annotate_video, check_video_output
 
     if args.output is None and not args.show:
         raise CommandError("nothing to do: pass --output FILE and/or --show")
@@ -61,7 +61,8 @@ def run(args) -> int:
             check_video_output(args.output)
         except ValueError as exc:
             raise UsageError(f"--output {exc}") from None
-        check_output(args.output, "--output", inputs=[args.input, model_input(args.model)])
+        inputs = [args.input, model_input(args.model)]
+        check_output(args.output, "--output", inputs=inputs, kind=VIDEO_FILE)
     source = args.webcam if args.webcam is not None else args.input
     stats = annotate_video(
         source,
