@@ -361,3 +361,22 @@ def test_predict_says_where_it_wrote(capsys, trained, tmp_path):
         f"fercls: wrote {tmp_path / 'r.json'}",
         f"fercls: wrote {tmp_path / 'ann' / 'a.annotated.png'}",
     ]
+
+
+@pytest.mark.slow  # starts TensorFlow in another process
+def test_an_unreadable_video_is_one_line_on_stderr_without_ffmpeg_s_own(tmp_path):
+    # FFmpeg writes to the process's stderr itself, so only another process shows it.
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "fake.mp4").write_text("not a video")
+    # As a user runs it: no log levels chosen (the suite sets TensorFlow's).
+    chosen = {"OPENCV_FFMPEG_LOGLEVEL", "TF_CPP_MIN_LOG_LEVEL"}
+    env = {k: v for k, v in os.environ.items() if k not in chosen}
+    command = [sys.executable, "-m", "fercls.cli", "video", "fake.mp4", "--output", "o.mp4"]
+    result = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 1
+    assert result.stderr == "fercls: error: could not open video file fake.mp4\n"

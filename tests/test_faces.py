@@ -79,7 +79,8 @@ def test_no_face_policy():
     [
         (np.zeros((4, 4, 2)), ValueError, r"expected an image of shape"),
         ("missing.png", FileNotFoundError, "no such image"),
-        (b"\x89PNG not really", ValueError, r"^image bytes: not a readable image"),
+        (b"\x89PNG not really", ValueError, r"^image bytes: not a readable image \(no image"),
+        (b"", ValueError, r"^image bytes: empty; expected the bytes of an image file"),
     ],
 )
 def test_bad_images_are_rejected(source, error, message):
@@ -89,8 +90,12 @@ def test_bad_images_are_rejected(source, error, message):
 
 def test_unreadable_file_is_rejected(tmp_path):
     (tmp_path / "x.png").write_text("not an image")
-    with pytest.raises(ValueError, match="not a readable image"):
+    with pytest.raises(ValueError, match="not a readable image") as raised:
         read_image(tmp_path / "x.png")
+    assert "object at 0x" not in str(raised.value)
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(ValueError, match="empty.png: empty file; expected an image"):
+        read_image(tmp_path / "empty.png")
 
 
 def test_float_and_rgba_arrays_are_accepted(astronaut):

@@ -82,7 +82,12 @@ def _decode(file, name: str) -> np.ndarray:
                 )
             upright = ImageOps.exif_transpose(image)
             return pil_to_array(upright, gray=upright.mode in ("1", "L", "LA"))
-    except (UnidentifiedImageError, Image.DecompressionBombError, SyntaxError) as exc:
+    except UnidentifiedImageError:
+        # PIL's own message names its file object ("<_io.BytesIO object at 0x…>").
+        raise ValueError(
+            f"{name}: not a readable image (no image format Pillow reads recognises it)"
+        ) from None
+    except (Image.DecompressionBombError, SyntaxError) as exc:
         raise ValueError(f"{name}: not a readable image ({exc})") from None
     except OSError as exc:
         raise ValueError(f"{name}: could not read image ({exc})") from None
@@ -122,8 +127,12 @@ def read_image(source, *, name=None) -> np.ndarray:
         path = Path(source)
         if not path.is_file():
             raise FileNotFoundError(f"no such image: {path}")
+        if path.stat().st_size == 0:
+            raise ValueError(f"{path}: empty file; expected an image")
         return _decode(path, str(path))
     if isinstance(source, (bytes, bytearray, memoryview)):
+        if not len(source):
+            raise ValueError(f"{name or 'image bytes'}: empty; expected the bytes of an image file")
         return _decode(io.BytesIO(bytes(source)), name or "image bytes")
     array = np.asarray(source)
     if array.ndim == 3 and array.shape[2] == 4:

@@ -55,6 +55,11 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
     try:
         if not args.verbose and args.command in _NEEDS_TENSORFLOW:
             _quiet_tensorflow()
+        if not args.verbose:
+            # OpenCV's FFmpeg backend prints its own lines ("[mov,mp4,… @ 0x…] moov atom
+            # not found") beside fercls' one-line error; -8 is FFmpeg's AV_LOG_QUIET.
+            # Read when a capture opens; a level the user set is kept.
+            os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
         return args.run(args) or 0
     except UsageError as exc:
         parser.exit(2, f"fercls {args.command}: error: {exc}\n")
