@@ -79,6 +79,7 @@ def test_no_face_policy():
     [
         (np.zeros((4, 4, 2)), ValueError, r"expected an image of shape"),
         ("missing.png", FileNotFoundError, "no such image"),
+        (".", IsADirectoryError, r"^\.: is a folder; expected an image file"),
         (b"\x89PNG not really", ValueError, r"^image bytes: not a readable image \(no image"),
         (b"", ValueError, r"^image bytes: empty; expected the bytes of an image file"),
     ],

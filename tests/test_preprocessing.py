@@ -94,14 +94,20 @@ def test_bad_row_deep_in_a_large_input_is_found(pixel_rows):
         ("1 2 3", "single string"),
         (np.array([[300, 1, 2]]), "not an integer 0..255"),
         (np.array([[np.nan, 1, 2]]), "not an integer 0..255"),
-        (np.array([[0.5, 1, 2]]), "not an integer 0..255"),
-        (np.zeros((2, 4)), "expected 3 pixel values per row, got 4"),
+        (np.array([[0.5, 1, 0.25]]), r"value 0.5 at position 0 is not an integer 0..255 \(these"),
+        (np.array([[0.5, 1, 300]]), r"integer 0..255$"),
+        (np.zeros((2, 4)), "expected 3 pixel values per row, got 4$"),
         (pd.DataFrame({"a": ["1 2 3"], "b": ["x"]}), "one-column DataFrame"),
     ],
 )
 def test_bad_containers_and_arrays_are_rejected(X, message):
     with pytest.raises(ValueError, match=message):
         PixelStringParser(n_pixels=3).transform(X)
+
+
+def test_one_image_instead_of_a_batch_says_how_to_pass_it():
+    with pytest.raises(ValueError, match=r"got 48 \(one 48x48 image\? pass a batch of one"):
+        PixelStringParser().transform(np.zeros((48, 48), np.uint8))
 
 
 def test_n_pixels_none_infers_from_the_first_row():

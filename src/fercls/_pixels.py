@@ -224,7 +224,12 @@ def check_pixel_range(pixels: np.ndarray) -> np.ndarray:
         bad |= pixels != np.round(pixels)
     if bad.any():
         row, col = np.argwhere(bad)[0]
+        hint = ""
+        if pixels.dtype.kind == "f" and np.isfinite(pixels).all() and 0 <= pixels.min():
+            if pixels.max() <= 1:
+                hint = " (these look scaled to [0, 1]; this step takes raw 0..255 pixels)"
         raise ValueError(
-            f"row {row}: value {pixels[row, col]!r} at position {col} is not an integer 0..255"
+            f"row {row}: value {pixels[row, col].item()!r} at position {col} is not an "
+            f"integer 0..255{hint}"
         )
     return pixels.astype(np.uint8)

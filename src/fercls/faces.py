@@ -125,6 +125,8 @@ def read_image(source, *, name=None) -> np.ndarray:
     """
     if isinstance(source, (str, Path)):
         path = Path(source)
+        if path.is_dir():
+            raise IsADirectoryError(f"{path}: is a folder; expected an image file")
         if not path.is_file():
             raise FileNotFoundError(f"no such image: {path}")
         if path.stat().st_size == 0:

@@ -90,8 +90,15 @@ class PixelStringParser(TransformerMixin, BaseEstimator):
         if numeric is not None:
             pixels = check_pixel_range(numeric.reshape(len(numeric), -1))
             if self.n_pixels is not None and pixels.shape[1] != self.n_pixels:
+                one_image = numeric.ndim == 2 and numeric.size == self.n_pixels
+                hint = (
+                    f" (one {numeric.shape[0]}x{numeric.shape[1]} image? pass a batch of one: "
+                    "image[None] or image.reshape(1, -1))"
+                    if one_image
+                    else ""
+                )
                 raise ValueError(
-                    f"expected {self.n_pixels} pixel values per row, got {pixels.shape[1]}"
+                    f"expected {self.n_pixels} pixel values per row, got {pixels.shape[1]}{hint}"
                 )
             return pixels
         if len(strings) == 0:
