@@ -28,6 +28,7 @@ from PIL import Image
 import fercls
 from fercls._io import write_atomic
 from fercls.cli import Terminated, main, terminations_as_interrupts
+from fercls.cli._shared import raise_if_terminated
 from fercls.export import export
 from fercls.labels import EMOTIONS
 from fercls.pretrained import save_classifier
@@ -283,6 +284,17 @@ def test_a_termination_mid_write_leaves_nothing_half_written(tmp_path, name):
         write_atomic(tmp_path / "out.fercls", write)
     assert os.listdir(tmp_path) == []
     assert signal.getsignal(signum) is before  # the caller's handler is back
+
+
+def test_a_termination_that_library_code_swallowed_is_raised_again():
+    with terminations_as_interrupts():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        except BaseException:  # as a bare `except:` in a library would
+            pass
+        with pytest.raises(Terminated, match="SIGTERM"):
+            raise_if_terminated()
+    raise_if_terminated()  # outside the block, nothing is pending
 
 
 @pytest.mark.slow  # starts TensorFlow in another process

@@ -85,3 +85,24 @@ def test_other_threads_run_the_block_untouched(raising_sigterm):
     thread.start()
     thread.join()
     assert seen == [raising_sigterm]
+
+
+def test_a_stop_while_the_handlers_are_set_restores_those_already_set(monkeypatch):
+    # signal.signal runs a pending signal's handler before it sets the new one;
+    # faked here: setting SIGTERM's raises, as a pending stop would.
+    real = signal.signal
+    ctrl_c = real(signal.SIGINT, signal.default_int_handler)
+
+    def signal_raising_for_sigterm(signum, handler):
+        if signum == signal.SIGTERM:
+            raise KeyboardInterrupt("pending")
+        return real(signum, handler)
+
+    monkeypatch.setattr(signal, "signal", signal_raising_for_sigterm)
+    try:
+        with pytest.raises(KeyboardInterrupt, match="pending"):
+            with signals_deferred():
+                pass  # pragma: no cover - never entered
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        real(signal.SIGINT, ctrl_c)

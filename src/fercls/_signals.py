@@ -32,13 +32,15 @@ def signals_deferred():
         return
     received: list[int] = []
     previous = {}
-    for name in _DEFERRED:
-        signum = getattr(signal, name, None)
-        # None: a handler not set from Python, which Python cannot restore.
-        if signum is None or signal.getsignal(signum) in (signal.SIG_IGN, None):
-            continue
-        previous[signum] = signal.signal(signum, lambda number, _frame: received.append(number))
     try:
+        for name in _DEFERRED:
+            signum = getattr(signal, name, None)
+            # None: a handler not set from Python, which Python cannot restore.
+            if signum is None or signal.getsignal(signum) in (signal.SIG_IGN, None):
+                continue
+            # signal.signal runs a pending signal's handler first, which may raise:
+            # the handlers set so far are restored by the finally below.
+            previous[signum] = signal.signal(signum, lambda number, _frame: received.append(number))
         yield
     finally:
         for signum, handler in previous.items():

@@ -47,8 +47,35 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+# The terminations received inside terminations_as_interrupts, so one that
+# library code swallowed (a bare ``except:`` catches it too) is raised again.
+_received: list[int] = []
+
+
 def _raise_terminated(signum, frame):
+    _received.append(signum)
     raise Terminated(signum)
+
+
+def raise_if_terminated() -> None:
+    """Raise :class:`Terminated` again if a termination arrived and was swallowed
+    on its way up: called between training steps and before an output is saved."""
+    if _received:
+        raise Terminated(_received[-1])
+
+
+def termination_check():
+    """A Keras callback calling :func:`raise_if_terminated` after every batch."""
+    from keras.callbacks import Callback
+
+    class _TerminationCheck(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            raise_if_terminated()
+
+        def on_epoch_end(self, epoch, logs=None):
+            raise_if_terminated()
+
+    return _TerminationCheck()
 
 
 @contextlib.contextmanager
@@ -59,12 +86,14 @@ def terminations_as_interrupts():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _received.clear()
     previous = {signum: signal.signal(signum, _raise_terminated) for signum in wanted}
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        _received.clear()
 
 
 def one_line(exc: BaseException) -> str:

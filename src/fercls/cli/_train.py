@@ -13,6 +13,8 @@ from ._shared import (
     CommandError,
     check_output,
     positive_int,
+    raise_if_terminated,
+    termination_check,
     warn_if_collapsed,
 )
 
@@ -203,12 +205,15 @@ def _fit_params(args, public_pixels, public_names) -> dict:
         from .._training import TrainingProgress
 
         progress = TrainingProgress(prefix="fercls train", validation="PublicTest")
-        fit_params["ferclassifier__callbacks"] = [progress]
+        fit_params["ferclassifier__callbacks"] = [progress, termination_check()]
+    else:
+        fit_params["ferclassifier__callbacks"] = [termination_check()]
     return fit_params
 
 
 def _save_pipeline(pipeline, path: Path) -> None:
     """A .joblib file if asked for by name (trusted use); a .fercls archive otherwise."""
+    raise_if_terminated()  # a stop that some library code swallowed saves nothing
     if path.suffix == ".joblib":
         import joblib
 
