@@ -88,8 +88,8 @@ def test_other_threads_run_the_block_untouched(raising_sigterm):
 
 
 def test_a_stop_while_the_handlers_are_set_restores_those_already_set(monkeypatch):
-    # signal.signal runs a pending signal's handler before it sets the new one;
-    # faked here: setting SIGTERM's raises, as a pending stop would.
+    # A pending signal's handler may run (and raise) while the handlers are set;
+    # faked here: setting SIGTERM's raises, as such a stop would.
     real = signal.signal
     ctrl_c = real(signal.SIGINT, signal.default_int_handler)
 

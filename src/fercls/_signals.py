@@ -38,7 +38,7 @@ def signals_deferred():
             # None: a handler not set from Python, which Python cannot restore.
             if signum is None or signal.getsignal(signum) in (signal.SIG_IGN, None):
                 continue
-            # signal.signal runs a pending signal's handler first, which may raise:
+            # A pending signal's handler may run (and raise) while these are set:
             # the handlers set so far are restored by the finally below.
             previous[signum] = signal.signal(signum, lambda number, _frame: received.append(number))
         yield
