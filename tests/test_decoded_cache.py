@@ -92,7 +92,8 @@ def test_the_environment_names_the_folder_when_none_is_given(fer_zip, tmp_path, 
     assert len(copies(tmp_path / "from-env")) == 1
 
 
-def test_without_a_folder_nothing_is_written(fer_zip, tmp_path):
+def test_without_a_folder_nothing_is_written(fer_zip, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # so a copy kept in the working folder would show
     before = sorted(p.name for p in tmp_path.rglob("*"))
     load_fer2013(fer_zip)
     assert sorted(p.name for p in tmp_path.rglob("*")) == before

@@ -20,6 +20,7 @@ import numpy as np
 
 from ._io import short_reason, write_atomic
 from ._pixels import FER_N_PIXELS
+from .labels import EMOTIONS
 
 __all__ = ["CACHE_ENV", "cache_file", "read_decoded", "write_decoded"]
 
@@ -29,7 +30,6 @@ CACHE_ENV = "FERCLS_CACHE_DIR"
 # Bump when the stored arrays or their order change: old copies are then never read.
 _FORMAT = 1
 _CHUNK_BYTES = 1 << 20
-_N_CLASSES = 7
 
 
 def cache_file(source: Path, cache_dir) -> Path | None:
@@ -53,13 +53,11 @@ def cache_file(source: Path, cache_dir) -> Path | None:
 
 def read_decoded(path: Path):
     """``(pixels, target, usage, filenames)`` from a decoded copy, or None if unusable."""
+    # No copy yet, or a damaged or foreign one (which can fail anywhere inside the
+    # zip and npy readers): either way "decode the source again", never a failed load.
     try:
         with np.load(path, allow_pickle=False) as saved:
             arrays = {name: saved[name] for name in saved.files}
-    except FileNotFoundError:
-        return None
-    # A damaged or foreign file can fail anywhere inside the zip and npy readers;
-    # any failure means "decode the source again", never a failed load.
     except Exception:
         return None
     if not _well_formed(arrays):
@@ -83,15 +81,12 @@ def _well_formed(arrays: dict) -> bool:
         and pixels.shape == (n, FER_N_PIXELS)
         and target.dtype == np.int64
         and target.shape == (n,)
-        and bool(np.all((target >= 0) & (target < _N_CLASSES)))
-        and usage.dtype.kind == "U"
-        and usage.shape == (n,)
-        and all(a.dtype.kind == "U" and a.shape == (n,) for a in _optional(arrays))
+        and bool(np.all((target >= 0) & (target < len(EMOTIONS))))
+        and all(
+            names.dtype.kind == "U" and names.shape == (n,)
+            for names in (usage, arrays.get("filenames", usage))
+        )
     )
-
-
-def _optional(arrays: dict) -> list:
-    return [arrays["filenames"]] if "filenames" in arrays else []
 
 
 def write_decoded(path: Path, pixels, target, usage, filenames) -> None:

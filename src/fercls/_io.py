@@ -204,9 +204,8 @@ def _check_regular(path: Path) -> None:
 
 def check_replaceable_file(path, what: str, *, kind: OutputFile) -> None:
     """Refuse to replace an existing file that is not empty and does not hold
-    an earlier output of ``kind``."""
+    an earlier output of ``kind`` (devices and FIFOs are refused before this)."""
     path = Path(path)
-    _check_regular(path)
     if not path.is_file():
         return
     try:

@@ -224,10 +224,9 @@ def check_pixel_range(pixels: np.ndarray) -> np.ndarray:
         bad |= pixels != np.round(pixels)
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        hint = ""
-        if pixels.dtype.kind == "f" and np.isfinite(pixels).all() and 0 <= pixels.min():
-            if pixels.max() <= 1:
-                hint = " (these look scaled to [0, 1]; this step takes raw 0..255 pixels)"
+        finite = pixels.dtype.kind == "f" and bool(np.isfinite(pixels).all())
+        scaled = finite and 0 <= pixels.min() and pixels.max() <= 1
+        hint = " (these look scaled to [0, 1]; this step takes raw 0..255 pixels)" if scaled else ""
         raise ValueError(
             f"row {row}: value {pixels[row, col].item()!r} at position {col} is not an "
             f"integer 0..255{hint}"

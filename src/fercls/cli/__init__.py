@@ -55,7 +55,7 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
     try:
         if not args.verbose and args.command in _NEEDS_TENSORFLOW:
             _quiet_tensorflow()
-        if not args.verbose:
+        if not args.verbose and args.command == "video":
             # OpenCV's FFmpeg backend prints its own lines ("[mov,mp4,… @ 0x…] moov atom
             # not found") beside fercls' one-line error; -8 is FFmpeg's AV_LOG_QUIET.
             # Read when a capture opens; a level the user set is kept.

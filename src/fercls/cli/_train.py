@@ -201,13 +201,12 @@ def _fit_params(args, public_pixels, public_names) -> dict:
         fit_params["ferclassifier__validation_data"] = validation
     if args.checkpoint:
         fit_params["ferclassifier__checkpoint"] = args.checkpoint
+    callbacks = [termination_check()]
     if not args.quiet:
         from .._training import TrainingProgress
 
-        progress = TrainingProgress(prefix="fercls train", validation="PublicTest")
-        fit_params["ferclassifier__callbacks"] = [progress, termination_check()]
-    else:
-        fit_params["ferclassifier__callbacks"] = [termination_check()]
+        callbacks.append(TrainingProgress(prefix="fercls train", validation="PublicTest"))
+    fit_params["ferclassifier__callbacks"] = callbacks
     return fit_params
 
 
